@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The one command that runs every test: types, lint, unit, integration and end-to-end tiers.
+# Every tier runs; a missing tool fails its tier with a message saying how to install it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [[ "$node_major" != "24" ]]; then
+  echo "tests must run on Node 24 (the Lambda runtime); found $(node --version). Run 'npm ci'." >&2
+  exit 1
+fi
+
+echo "== typecheck"; tsc --noEmit -p tsconfig.json
+echo "== lint"; biome check .
+echo "== tests (unit, integration, end-to-end)"; vitest run "$@"

@@ -1,0 +1,3 @@
+export * from "./load.js";
+export * from "./resources.js";
+export * from "./schema.js";

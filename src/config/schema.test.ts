@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfigFromEnv, parseConfig } from "./load.js";
+import { runnerTokenParameterName } from "./schema.js";
+
+const minimal = { gitlab: { url: "https://gitlab.example.com/" }, runners: [{ name: "default", tags: ["fargate"] }] };
+
+function issuesOf(input: unknown): readonly string[] {
+  try {
+    parseConfig(input);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("configuration schema", () => {
+  it("applies defaults to a minimal configuration", () => {
+    const config = parseConfig(minimal);
+    expect(config.gitlab.url).toBe("https://gitlab.example.com");
+    const runner = config.runners[0]!;
+    expect(runner.concurrent).toBe(10);
+    expect(runner.jobs.capacity).toBe("FARGATE_SPOT");
+    expect(runner.jobs.defaultSize).toEqual({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 21 });
+    expect(runner.manager.capacity).toBe("FARGATE");
+    expect(config.webhook.maxBodyBytes).toBe(1048576);
+    expect(config.ssm.webhookSecretParameter).toBe("/serverless-gitlab-runner/webhook-secret");
+    expect(runnerTokenParameterName(runner)).toBe("/serverless-gitlab-runner/default/runner-token");
+  });
+
+  it("names the failing field", () => {
+    expect(issuesOf({ ...minimal, gitlab: { url: "not a url" } })).toEqual([expect.stringMatching(/^gitlab\.url: /)]);
+    expect(issuesOf({ ...minimal, runners: [{ name: "Bad Name", tags: ["x"] }] })).toEqual([
+      expect.stringMatching(/^runners\.0\.name: /),
+    ]);
+    expect(issuesOf({ ...minimal, runners: [{ name: "a1", tags: ["x"], idleTimeoutSeconds: 5 }] })).toEqual([
+      expect.stringMatching(/^runners\.0\.idleTimeoutSeconds: /),
+    ]);
+  });
+
+  it("rejects unknown keys, duplicate names and runners that can never take a job", () => {
+    expect(issuesOf({ ...minimal, extra: 1 })[0]).toMatch(/extra|Unrecognized/);
+    expect(issuesOf({ ...minimal, runners: [{ name: "dup", tags: ["a"] }, { name: "dup", tags: ["b"] }] })).toEqual([
+      "runners.1.name: duplicate name 'dup'",
+    ]);
+    expect(issuesOf({ ...minimal, runners: [{ name: "untagged" }] })).toEqual([
+      expect.stringMatching(/^runners\.0\.runUntagged: /),
+    ]);
+  });
+
+  it("keeps job defaults within their caps", () => {
+    const issues = issuesOf({
+      ...minimal,
+      runners: [{ name: "big", tags: ["x"], jobs: { defaultSize: { cpu: 8192 }, maxSize: { cpu: 4096 } } }],
+    });
+    expect(issues).toEqual([expect.stringMatching(/^runners\.0\.jobs\.defaultSize\.cpu: must not exceed/)]);
+  });
+
+  it("reads from the environment with clear errors", () => {
+    expect(() => loadConfigFromEnv({})).toThrow(/SGR_CONFIG is not set/);
+    expect(() => loadConfigFromEnv({ SGR_CONFIG: "{" })).toThrow(/SGR_CONFIG is not valid JSON/);
+    expect(loadConfigFromEnv({ SGR_CONFIG: JSON.stringify(minimal) }).runners).toHaveLength(1);
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The one configuration schema. The CDK app validates it at synth time, the Lambdas and the
+ * manager/driver validate it again at start (it reaches them as JSON in an environment variable),
+ * so a bad value fails early with a message that names the field.
+ */
+import { z } from "zod";
+
+/** Fargate capacity a task is placed on. FARGATE_SPOT falls back to FARGATE when Spot has no capacity. */
+export const capacitySchema = z.enum(["FARGATE", "FARGATE_SPOT"]);
+export type Capacity = z.infer<typeof capacitySchema>;
+
+export const architectureSchema = z.enum(["x86_64", "arm64"]);
+export type Architecture = z.infer<typeof architectureSchema>;
+
+const ssmParameterName = z
+  .string()
+  .regex(/^\/[A-Za-z0-9_.\-/]{1,1010}$/, "must be an SSM parameter name starting with '/'")
+  .refine((name) => !/^\/(aws|ssm)/i.test(name), "must not start with /aws or /ssm (reserved by SSM)");
+
+/** Task size in Fargate units: cpu in vCPU units (1024 = 1 vCPU), memory in MiB. */
+export const taskSizeSchema = z
+  .object({
+    cpu: z.number().int().min(256).max(16384).default(1024),
+    memoryMiB: z.number().int().min(512).max(122880).default(2048),
+    /** Ephemeral storage in GiB; Fargate gives 20 GiB without asking and allows 21–200 GiB. */
+    ephemeralStorageGiB: z.number().int().min(20).max(200).default(21),
+  })
+  .strict();
+export type TaskSize = z.infer<typeof taskSizeSchema>;
+
+export const managerSettingsSchema = z
+  .object({
+    cpu: z.number().int().min(256).max(4096).default(512),
+    memoryMiB: z.number().int().min(512).max(30720).default(1024),
+    /** Where the manager task runs. Spot is 70% cheaper; a reclaimed manager drains its jobs (SIGTERM → SIGQUIT). */
+    capacity: capacitySchema.default("FARGATE"),
+    architecture: architectureSchema.default("arm64"),
+  })
+  .strict();
+
+export const jobSettingsSchema = z
+  .object({
+    /** Image for jobs that name none. */
+    defaultImage: z.string().min(1).default("public.ecr.aws/docker/library/alpine:3.22"),
+    /** Size a job task gets when it asks for nothing. */
+    defaultSize: taskSizeSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 21 }),
+    /** The largest size a job may ask for through CI variables (like the Kubernetes executor's *_overwrite_max_allowed). */
+    maxSize: taskSizeSchema.default({ cpu: 4096, memoryMiB: 16384, ephemeralStorageGiB: 100 }),
+    capacity: capacitySchema.default("FARGATE_SPOT"),
+    /** Whether a job may choose Spot or on-demand itself (CI variable). */
+    allowCapacityOverride: z.boolean().default(true),
+    architectures: z.array(architectureSchema).min(1).default(["x86_64", "arm64"]),
+    defaultArchitecture: architectureSchema.default("x86_64"),
+    /** Backstop for a job task whose job is gone; the janitor stops tasks older than this. */
+    maxJobSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(4 * 3600),
+  })
+  .strict()
+  .superRefine((jobs, ctx) => {
+    for (const key of ["cpu", "memoryMiB", "ephemeralStorageGiB"] as const) {
+      if (jobs.defaultSize[key] > jobs.maxSize[key]) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["defaultSize", key],
+          message: `must not exceed maxSize.${key} (${jobs.maxSize[key]})`,
+        });
+      }
+    }
+    if (!jobs.architectures.includes(jobs.defaultArchitecture)) {
+      ctx.addIssue({ code: "custom", path: ["defaultArchitecture"], message: "must be one of architectures" });
+    }
+  });
+
+export const runnerConfigSchema = z
+  .object({
+    /** Stable name of this runner configuration: used in resource names, SSM paths and the runner system id. */
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,30}[a-z0-9]$/, "must be 2–32 chars of a-z, 0-9 and '-', starting with a letter"),
+    /** The runner's tags, as registered in GitLab. */
+    tags: z.array(z.string().min(1).max(255)).default([]),
+    /** Whether the runner takes jobs without tags. */
+    runUntagged: z.boolean().default(false),
+    /** SSM SecureString holding this runner's `glrt-` authentication token. @default /serverless-gitlab-runner/<name>/runner-token */
+    runnerTokenParameter: ssmParameterName.optional(),
+    /** Jobs one manager runs at once (gitlab-runner `concurrent`). */
+    concurrent: z.number().int().min(1).max(200).default(10),
+    /** A manager with no job started for this long is stopped. */
+    idleTimeoutSeconds: z.number().int().min(60).max(24 * 3600).default(600),
+    /** A manager is never stopped for idleness before it has run this long. */
+    minRunningSeconds: z.number().int().min(0).max(24 * 3600).default(180),
+    /** A manager running longer than this is drained and replaced (bounds token and image staleness). */
+    maxLifetimeSeconds: z
+      .number()
+      .int()
+      .min(600)
+      .max(7 * 24 * 3600)
+      .default(12 * 3600),
+    manager: managerSettingsSchema.default({
+      cpu: 512,
+      memoryMiB: 1024,
+      capacity: "FARGATE",
+      architecture: "arm64",
+    }),
+    jobs: jobSettingsSchema.default(() => jobSettingsSchema.parse({})),
+  })
+  .strict();
+export type RunnerConfig = z.infer<typeof runnerConfigSchema>;
+
+export const networkSchema = z
+  .object({
+    /** Existing VPC to use. Without it a VPC with public subnets only (no NAT gateway) is created. */
+    vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id (vpc-…)").optional(),
+    /** Subnets for manager and job tasks (with vpcId). */
+    subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id (subnet-…)")).optional(),
+    /** Give tasks a public IP: needed in public subnets without NAT. */
+    assignPublicIp: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((net, ctx) => {
+    if (net.subnetIds && !net.vpcId) {
+      ctx.addIssue({ code: "custom", path: ["subnetIds"], message: "requires vpcId" });
+    }
+  });
+
+export const webhookSettingsSchema = z
+  .object({
+    /** Bodies above this are refused with 413. GitLab's Job Hook is a few KB; Pipeline Hooks grow with builds[]. */
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(6 * 1024 * 1024)
+      .default(1024 * 1024),
+    /** How long a Lambda container keeps the secret it read from SSM; a rotated secret takes effect within this. */
+    secretCacheTtlSeconds: z.number().int().min(0).max(3600).default(60),
+    /** Signed webhooks: a `webhook-timestamp` further than this from now is a replay and is refused. */
+    signatureToleranceSeconds: z.number().int().min(30).max(3600).default(300),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    gitlab: z
+      .object({
+        /** Base URL of the GitLab instance, e.g. https://gitlab.com */
+        url: z
+          .string()
+          .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, "must be an http(s) URL such as https://gitlab.com")
+          .transform((u) => u.replace(/\/+$/, "")),
+        /** Projects (ids) whose pending jobs the reconciler lists through the API to catch lost webhooks. */
+        reconcileProjectIds: z.array(z.number().int().positive()).default([]),
+      })
+      .strict(),
+    ssm: z
+      .object({
+        /** SecureString with the webhook's secret token (X-Gitlab-Token). */
+        webhookSecretParameter: ssmParameterName.default("/serverless-gitlab-runner/webhook-secret"),
+        /** SecureString with a `whsec_…` signing token; when set, signed deliveries are verified too. */
+        webhookSigningTokenParameter: ssmParameterName.optional(),
+        /** SecureString with a read_api token; when set, scale-up confirms a job is pending and its tags fit. */
+        gitlabApiTokenParameter: ssmParameterName.optional(),
+      })
+      .strict()
+      .default({ webhookSecretParameter: "/serverless-gitlab-runner/webhook-secret" }),
+    runners: z
+      .array(runnerConfigSchema)
+      .min(1, "needs at least one runner configuration")
+      .superRefine((runners, ctx) => {
+        const seen = new Set<string>();
+        runners.forEach((r, i) => {
+          if (seen.has(r.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate name '${r.name}'` });
+          seen.add(r.name);
+          if (r.tags.length === 0 && !r.runUntagged) {
+            ctx.addIssue({
+              code: "custom",
+              path: [i, "runUntagged"],
+              message: "a runner with no tags must set runUntagged: true, or it can never take a job",
+            });
+          }
+        });
+      }),
+    network: networkSchema.default({ assignPublicIp: true }),
+    webhook: webhookSettingsSchema.default({
+      maxBodyBytes: 1024 * 1024,
+      secretCacheTtlSeconds: 60,
+      signatureToleranceSeconds: 300,
+    }),
+    /** Period of the scheduled idle-stop/reconcile Lambda, in minutes. */
+    schedulePeriodMinutes: z.number().int().min(1).max(60).default(1),
+    /** Days a job task definition may go unused before the janitor deregisters and deletes it. */
+    taskDefinitionRetentionDays: z.number().int().min(1).max(365).default(14),
+  })
+  .strict();
+
+/** Configuration as written by the user (defaults not yet applied). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** Configuration after validation, with every default applied. */
+export type Config = z.infer<typeof configSchema>;
+
+/** The SSM parameter holding a runner configuration's token. */
+export function runnerTokenParameterName(runner: RunnerConfig): string {
+  return runner.runnerTokenParameter ?? `/serverless-gitlab-runner/${runner.name}/runner-token`;
+}
