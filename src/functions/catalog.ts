@@ -28,5 +28,6 @@ export const BUNDLE_OPTIONS = {
   treeShaking: true,
   mainFields: ["module", "main"],
   // ESM bundles of CommonJS dependencies need a require(); this is the documented esbuild shim.
-  banner: "import { createRequire as __sgrCreateRequire } from 'module'; const require = __sgrCreateRequire(import.meta.url);",
+  banner:
+    "import { createRequire as __sgrCreateRequire } from 'module'; const require = __sgrCreateRequire(import.meta.url);",
 } as const;
