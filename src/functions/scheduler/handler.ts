@@ -1,0 +1,55 @@
+/**
+ * Scheduler Lambda (EventBridge schedule, every `schedulePeriodMinutes`): idle stop, crashed and over-age
+ * managers, the missed-webhook reconciler, then the driver's janitor (orphaned job tasks each period,
+ * unused job task definitions in the first period of each hour). Throws when a control-plane step failed,
+ * after running all of them; the janitor's own failures are logged and retried next period.
+ */
+import type { ScheduledEvent } from "aws-lambda";
+import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
+import { runSchedulerPeriod, type SchedulerResult } from "../../control-plane/scheduler.js";
+import { type JanitorReport, runJanitor } from "../../driver/janitor.js";
+import { createLogger } from "../../observability/logger.js";
+
+const logger = createLogger("scheduler");
+const { sink, metrics } = powertoolsMetrics("scheduler");
+let deps: ReturnType<typeof createControlPlaneDeps> | undefined;
+
+export async function handler(
+  _event: ScheduledEvent,
+): Promise<SchedulerResult & { janitor?: JanitorReport }> {
+  deps ??= createControlPlaneDeps({ logger, metrics: sink });
+  try {
+    const result = await runSchedulerPeriod(deps);
+    logger.info("scheduler period done", {
+      decisions: result.reviews.flatMap((r) => r.decisions.map((d) => `${r.runner}:${d.decision}`)),
+      reconciled: result.reconcile?.ensured.length ?? 0,
+    });
+    const janitor = await runJanitorSafely(deps);
+    if (result.errors.length > 0) throw new Error(`scheduler period failed: ${result.errors.join("; ")}`);
+    return { ...result, ...(janitor ? { janitor } : {}) };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+async function runJanitorSafely(d: NonNullable<typeof deps>): Promise<JanitorReport | undefined> {
+  const now = new Date(d.now());
+  try {
+    const report = await runJanitor(
+      { ecs: d.ecs, logger },
+      {
+        config: d.config,
+        cluster: d.resources.clusterArn,
+        // Listing every task definition each minute is wasteful: once an hour is plenty for a retention in days.
+        skipTaskDefinitions: now.getUTCMinutes() >= d.config.schedulePeriodMinutes,
+      },
+      now,
+    );
+    if (report.errors.length > 0)
+      logger.warn("janitor had failures; the next period retries", { errors: report.errors });
+    return report;
+  } catch (err) {
+    logger.warn("janitor failed; the next period retries", { error: (err as Error).message });
+    return undefined;
+  }
+}
