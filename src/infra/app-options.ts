@@ -1,0 +1,53 @@
+/**
+ * What the CDK app takes from `-c key=value` context (and the environment), parsed in one place so it can be
+ * tested without synthesizing. Every key is optional.
+ */
+import { resolveConfigPath } from "./user-config.js";
+
+export const DEFAULT_STACK_NAME = "ServerlessGitlabRunner";
+
+export interface AppOptions {
+  /** `-c config=<file>`, else SGR_CONFIG_FILE, else config/runner.json. */
+  configPath: string;
+  /** `-c stackName=<name>`: several deployments per account. */
+  stackName: string;
+  /** `-c retainData=false`: delete the table, bucket and logs with the stack (throw-away stacks). */
+  retainData: boolean;
+  /** `-c jobImageRepositories=team/base,team/tools`: private ECR repositories job images may come from. */
+  jobImageRepositories: string[] | undefined;
+  /** `-c serializeScheduler=false`: no reserved concurrency (accounts whose Lambda limit is 10 cannot reserve any). */
+  serializeScheduler: boolean;
+}
+
+/** A context value given as `a,b,c` on the command line or as a JSON array in cdk.json. */
+function listValue(value: unknown): string[] | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const items = Array.isArray(value) ? value.map(String) : String(value).split(",");
+  return items.map((item) => item.trim()).filter((item) => item !== "");
+}
+
+/** `false` from cdk.json or `"false"` from the command line. */
+const isFalse = (value: unknown): boolean => value === false || value === "false";
+
+export function appOptions(
+  context: (key: string) => unknown,
+  env: NodeJS.ProcessEnv = process.env,
+): AppOptions {
+  const stackName = context("stackName");
+  if (
+    stackName !== undefined &&
+    (typeof stackName !== "string" || !/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName))
+  ) {
+    throw new Error(
+      "context 'stackName' must be a CloudFormation stack name (letters, digits, '-', starting with a letter)",
+    );
+  }
+
+  return {
+    configPath: resolveConfigPath(context("config"), env),
+    stackName: (stackName as string | undefined) ?? DEFAULT_STACK_NAME,
+    retainData: !isFalse(context("retainData")),
+    jobImageRepositories: listValue(context("jobImageRepositories")),
+    serializeScheduler: !isFalse(context("serializeScheduler")),
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * CDK app entry (`cdk.json` runs it): reads the user configuration named by `-c config=<file>`, or
+ * SGR_CONFIG_FILE, or config/runner.json, validates it, and synthesizes one stack. cdk-nag's AwsSolutions
+ * checks run on every synth, so a new finding fails it. The stack is environment-agnostic: synth needs no
+ * AWS access, and deploy targets the account and region of the CLI's credentials.
+ */
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { ConfigError } from "../config/index.js";
+import { appOptions } from "./app-options.js";
+import { ServerlessGitlabRunnerStack } from "./stack.js";
+import { loadUserConfig } from "./user-config.js";
+
+function main(): void {
+  const app = new App();
+  let options: ReturnType<typeof appOptions>;
+  let loaded: ReturnType<typeof loadUserConfig>;
+  try {
+    options = appOptions((key) => app.node.tryGetContext(key));
+    loaded = loadUserConfig(options.configPath);
+  } catch (err) {
+    // A configuration mistake is the user's to fix: print it plainly, no stack trace.
+    console.error((err as Error).message);
+    process.exit(err instanceof ConfigError ? 1 : 2);
+  }
+  new ServerlessGitlabRunnerStack(app, options.stackName, {
+    loaded,
+    description: "serverless-gitlab-runner: GitLab CI jobs on ECS Fargate with zero idle compute",
+    runner: {
+      retainData: options.retainData,
+      jobImageRepositories: options.jobImageRepositories,
+      serializeScheduler: options.serializeScheduler,
+    },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  app.synth();
+}
+
+main();

@@ -1,0 +1,313 @@
+/**
+ * Least-privilege IAM statements, one function per principal so each grant can be read (and tested) as a
+ * whole. ECS actions are scoped to our cluster and our task-definition families; PassRole to our roles.
+ */
+import { Stack, Validations } from "aws-cdk-lib";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type * as ecs from "aws-cdk-lib/aws-ecs";
+import type * as events from "aws-cdk-lib/aws-events";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as sqs from "aws-cdk-lib/aws-sqs";
+import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
+import type { Construct, IConstruct } from "constructs";
+import { JOB_FAMILY_PREFIX } from "./compute.js";
+
+/** Item-level DynamoDB actions the control plane, driver and manager use (no Scan, no table administration). */
+export const STATE_TABLE_ACTIONS = [
+  "dynamodb:GetItem",
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:DeleteItem",
+  "dynamodb:Query",
+  "dynamodb:ConditionCheckItem",
+] as const;
+
+/** Tag keys our code puts on tasks and task definitions (`sgr:runner`, `sgr:job-id`, `sgr:managed`, ...). */
+const OUR_TAG_KEYS = "sgr:*";
+
+/** Why a statement's wildcard resource is as narrow as IAM allows; attached as a cdk-nag acknowledgment. */
+const wildcardReasons = new WeakMap<iam.PolicyStatement, string>();
+
+/** A statement whose resources contain a wildcard, with the reason it cannot be narrower. */
+function scoped(props: iam.PolicyStatementProps, wildcardReason: string): iam.PolicyStatement {
+  const statement = new iam.PolicyStatement(props);
+  wildcardReasons.set(statement, wildcardReason);
+  return statement;
+}
+
+/**
+ * Adds statements to a role's policy and acknowledges each wildcard resource (cdk-nag AwsSolutions-IAM5) with
+ * the reason given where the statement was written. A wildcard without a reason is a programming error.
+ */
+export function attachStatements(
+  role: iam.IRole & IConstruct,
+  statements: readonly iam.PolicyStatement[],
+): void {
+  const stack = Stack.of(role);
+  for (const statement of statements) {
+    role.addToPrincipalPolicy(statement);
+    const wildcards = statement.resources.filter((resource) =>
+      flattenCfnReference(stack.resolve(resource)).includes("*"),
+    );
+    if (wildcards.length === 0) continue;
+    const reason = wildcardReasons.get(statement);
+    if (!reason)
+      throw new Error(`statement ${statement.sid ?? "(no sid)"} has a wildcard resource and no reason`);
+    for (const resource of wildcards) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(stack.resolve(resource))}]`,
+        reason: `${statement.sid ?? "statement"}: ${reason}`,
+      });
+    }
+  }
+}
+
+function taskDefinitionArn(scope: Construct, familyPattern: string): string {
+  return Stack.of(scope).formatArn({
+    service: "ecs",
+    resource: "task-definition",
+    resourceName: `${familyPattern}:*`,
+  });
+}
+
+function tasksInCluster(scope: Construct, cluster: ecs.ICluster): string {
+  return Stack.of(scope).formatArn({
+    service: "ecs",
+    resource: "task",
+    resourceName: `${cluster.clusterName}/*`,
+  });
+}
+
+const inCluster = (cluster: ecs.ICluster) => ({ ArnEquals: { "ecs:cluster": cluster.clusterArn } });
+
+/** Read our SecureStrings by name; decrypt only through SSM and only for those parameters. */
+export function readParameters(scope: Construct, parameterNames: readonly string[]): iam.PolicyStatement[] {
+  if (parameterNames.length === 0) return [];
+  const stack = Stack.of(scope);
+  const arns = parameterNames.map((name) =>
+    stack.formatArn({ service: "ssm", resource: "parameter", resourceName: name.replace(/^\//, "") }),
+  );
+  return [
+    new iam.PolicyStatement({
+      sid: "ReadOurParameters",
+      actions: ["ssm:GetParameter", "ssm:GetParameters"],
+      resources: arns,
+    }),
+    scoped(
+      {
+        sid: "DecryptOurParametersViaSsm",
+        actions: ["kms:Decrypt"],
+        resources: [stack.formatArn({ service: "kms", resource: "key", resourceName: "*" })],
+        conditions: {
+          StringEquals: { "kms:ViaService": `ssm.${stack.region}.amazonaws.com` },
+          ArnLike: { "kms:EncryptionContext:PARAMETER_ARN": arns },
+        },
+      },
+      "the key of a SecureString is the operator's choice (aws/ssm or their own); decryption is limited to calls " +
+        "through SSM whose encryption context is one of our parameter ARNs",
+    ),
+  ];
+}
+
+export function useStateTable(table: dynamodb.ITable): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: "UseStateTable",
+    actions: [...STATE_TABLE_ACTIONS],
+    resources: [table.tableArn],
+  });
+}
+
+export function putJobEvents(bus: events.IEventBus): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: "PutJobEvents",
+    actions: ["events:PutEvents"],
+    resources: [bus.eventBusArn],
+  });
+}
+
+export function sendDeadLetters(queue: sqs.IQueue): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: "SendDeadLetters",
+    actions: ["sqs:SendMessage"],
+    resources: [queue.queueArn],
+  });
+}
+
+const OUR_REVISIONS = "every revision (`:*`) of our own task-definition families only";
+const OUR_TASKS = "tasks of our own cluster only (task ids are not known in advance)";
+
+/** Start manager tasks (scale-up, and the reconciler in the scheduler), tagged with our keys, passing only the manager roles. */
+export function startManagers(
+  scope: Construct,
+  cluster: ecs.ICluster,
+  managerFamilies: readonly string[],
+  managerRoles: readonly iam.IRole[],
+): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "RunManagerTasks",
+        actions: ["ecs:RunTask"],
+        resources: managerFamilies.map((family) => taskDefinitionArn(scope, family)),
+        conditions: inCluster(cluster),
+      },
+      `${OUR_REVISIONS}, and only in our cluster`,
+    ),
+    scoped(
+      {
+        sid: "TagManagerTasksOnRun",
+        actions: ["ecs:TagResource"],
+        resources: [tasksInCluster(scope, cluster)],
+        conditions: {
+          StringEquals: { "ecs:CreateAction": "RunTask" },
+          "ForAllValues:StringLike": { "aws:TagKeys": [OUR_TAG_KEYS] },
+        },
+      },
+      `${OUR_TASKS}, only while RunTask creates them, only our tag keys`,
+    ),
+    passRoles(managerRoles),
+  ];
+}
+
+/** See and stop tasks in our cluster (managers and job tasks). */
+export function watchAndStopTasks(scope: Construct, cluster: ecs.ICluster): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "DescribeAndStopOurTasks",
+        actions: ["ecs:DescribeTasks", "ecs:StopTask"],
+        resources: [tasksInCluster(scope, cluster)],
+        conditions: inCluster(cluster),
+      },
+      OUR_TASKS,
+    ),
+    scoped(
+      {
+        sid: "ListTasksInOurCluster",
+        actions: ["ecs:ListTasks"],
+        resources: ["*"],
+        conditions: inCluster(cluster),
+      },
+      "ListTasks is authorized on container instances, which Fargate has none of; the ecs:cluster condition limits it to our cluster",
+    ),
+  ];
+}
+
+/** Janitor (scheduler): retire job task definitions unused for the retention period. */
+export function retireJobTaskDefinitions(scope: Construct): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "InspectTaskDefinitions",
+        actions: [
+          "ecs:ListTaskDefinitions",
+          "ecs:ListTaskDefinitionFamilies",
+          "ecs:DescribeTaskDefinition",
+          "ecs:DeregisterTaskDefinition",
+        ],
+        resources: ["*"],
+      },
+      "these ECS actions support no resource-level permissions",
+    ),
+    scoped(
+      {
+        sid: "DeleteJobTaskDefinitions",
+        actions: ["ecs:DeleteTaskDefinitions", "ecs:ListTagsForResource"],
+        resources: [taskDefinitionArn(scope, `${JOB_FAMILY_PREFIX}*`)],
+      },
+      `${OUR_REVISIONS} (job families are named by a hash of their shape, so only the prefix is known)`,
+    ),
+  ];
+}
+
+/** What the manager's task role needs to run its jobs as tasks (the driver), coordinate drain, and use the cache. */
+export function managerTaskPermissions(
+  scope: Construct,
+  cluster: ecs.ICluster,
+  jobRoles: readonly iam.IRole[],
+  table: dynamodb.ITable,
+  cacheBucket: s3.IBucket,
+): iam.PolicyStatement[] {
+  const jobFamilies = taskDefinitionArn(scope, `${JOB_FAMILY_PREFIX}*`);
+  const jobFamiliesReason = `${OUR_REVISIONS} (job families are named by a hash of their shape, so only the prefix is known)`;
+  return [
+    scoped(
+      {
+        sid: "RegisterJobTaskDefinitions",
+        actions: ["ecs:RegisterTaskDefinition"],
+        resources: ["*"],
+        conditions: {
+          StringEquals: { "aws:RequestTag/sgr:managed": "true" },
+          "ForAllValues:StringLike": { "aws:TagKeys": [OUR_TAG_KEYS] },
+        },
+      },
+      "RegisterTaskDefinition supports no resource-level permission; the request must carry sgr:managed=true and only sgr: tag keys",
+    ),
+    scoped(
+      {
+        sid: "FindJobTaskDefinitions",
+        actions: ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
+        resources: ["*"],
+      },
+      "these ECS actions support no resource-level permissions (read-only)",
+    ),
+    scoped(
+      {
+        sid: "RunJobTasks",
+        actions: ["ecs:RunTask"],
+        resources: [jobFamilies],
+        conditions: inCluster(cluster),
+      },
+      `${jobFamiliesReason}, and only in our cluster`,
+    ),
+    scoped(
+      {
+        sid: "TagOnCreate",
+        actions: ["ecs:TagResource"],
+        resources: [jobFamilies, tasksInCluster(scope, cluster)],
+        conditions: {
+          StringEquals: { "ecs:CreateAction": ["RunTask", "RegisterTaskDefinition"] },
+          "ForAllValues:StringLike": { "aws:TagKeys": [OUR_TAG_KEYS] },
+        },
+      },
+      "our job families and our cluster's tasks, only while they are created, only our tag keys",
+    ),
+    scoped(
+      {
+        sid: "MarkJobTaskDefinitionsUsed",
+        // The driver refreshes `sgr:last-used` on its task definitions (at most daily) for the janitor.
+        actions: ["ecs:TagResource"],
+        resources: [jobFamilies],
+        conditions: { "ForAllValues:StringEquals": { "aws:TagKeys": ["sgr:last-used"] } },
+      },
+      `${jobFamiliesReason}; only the sgr:last-used tag`,
+    ),
+    ...watchAndStopTasks(scope, cluster),
+    passRoles(jobRoles),
+    useStateTable(table),
+    scoped(
+      {
+        sid: "UseRunnerCache",
+        actions: ["s3:GetObject", "s3:PutObject"],
+        resources: [cacheBucket.arnForObjects("*")],
+      },
+      "objects of our own cache bucket; cache keys are chosen by the jobs",
+    ),
+    new iam.PolicyStatement({
+      sid: "ListRunnerCache",
+      // gitlab-runner's S3 client (minio-go) asks for the bucket's region when the configuration names none.
+      actions: ["s3:ListBucket", "s3:GetBucketLocation"],
+      resources: [cacheBucket.bucketArn],
+    }),
+  ];
+}
+
+function passRoles(roles: readonly iam.IRole[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: "PassOnlyOurTaskRoles",
+    actions: ["iam:PassRole"],
+    resources: roles.map((role) => role.roleArn),
+    conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+  });
+}

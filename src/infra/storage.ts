@@ -1,0 +1,65 @@
+/**
+ * State that outlives a task: the DynamoDB state table (manager slots, manager records, job records, webhook
+ * dedupe) and the S3 bucket of gitlab-runner's distributed cache.
+ */
+import { Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+
+/** Attribute DynamoDB expires items by (epoch seconds); the webhook dedupe and job records set it. */
+export const STATE_TABLE_TTL_ATTRIBUTE = "ttl";
+
+export interface StorageProps {
+  removalPolicy: RemovalPolicy;
+  cacheExpiration: Duration;
+  /** Bucket for S3 server access logs of the cache bucket; none when undefined. */
+  cacheAccessLogsBucket?: s3.IBucket;
+}
+
+export class Storage extends Construct {
+  readonly stateTable: dynamodb.Table;
+  readonly cacheBucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: StorageProps) {
+    super(scope, id);
+    // A regional table (not TableV2's global table): one region is all we need, and it is what moto deploys.
+    this.stateTable = new dynamodb.Table(this, "StateTable", {
+      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
+      sortKey: { name: "sk", type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: STATE_TABLE_TTL_ATTRIBUTE,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: props.removalPolicy,
+    });
+
+    this.cacheBucket = new s3.Bucket(this, "CacheBucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      removalPolicy: props.removalPolicy,
+      ...(props.cacheAccessLogsBucket
+        ? { serverAccessLogsBucket: props.cacheAccessLogsBucket, serverAccessLogsPrefix: "runner-cache/" }
+        : {}),
+      lifecycleRules: [
+        {
+          id: "expire-cache",
+          expiration: props.cacheExpiration,
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    });
+    if (!props.cacheAccessLogsBucket) {
+      Validations.of(this.cacheBucket).acknowledge({
+        id: "AwsSolutions-S1",
+        reason:
+          "Server access logs are off by default: the bucket holds only a rebuildable build cache, reached only by " +
+          "our task role (TLS, no public access); a log bucket would add cost and its own unlogged bucket. " +
+          "Pass cacheAccessLogsBucket to turn them on.",
+      });
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Where the CDK app finds the user's configuration file, and its validation. Kept apart from the app entry
+ * so it is unit-testable without synthesizing anything.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type Config, ConfigError, parseConfig } from "../config/index.js";
+
+/** CDK context key: `npx cdk deploy -c config=path/to/runner.json`. */
+export const CONFIG_CONTEXT_KEY = "config";
+/** Environment variable naming the configuration file when no context value is given. */
+export const CONFIG_FILE_ENV = "SGR_CONFIG_FILE";
+/** File used when neither is given, relative to the working directory. */
+export const DEFAULT_CONFIG_FILE = "config/runner.json";
+
+/** A validated configuration together with the input it came from (functions get the compact input). */
+export interface LoadedConfig {
+  path: string;
+  /** The user's JSON as written: what SGR_CONFIG carries (smaller than the defaulted form; Lambda env is capped at 4 KB). */
+  input: unknown;
+  config: Config;
+}
+
+/** Chooses the configuration file: context value, then environment, then the default. */
+export function resolveConfigPath(contextValue: unknown, env: NodeJS.ProcessEnv = process.env): string {
+  if (contextValue !== undefined && contextValue !== null && contextValue !== "") {
+    if (typeof contextValue !== "string") {
+      throw new ConfigError(`context '${CONFIG_CONTEXT_KEY}' must be a file path`, [
+        `${CONFIG_CONTEXT_KEY}: not a string`,
+      ]);
+    }
+    return resolve(contextValue);
+  }
+  const fromEnv = env[CONFIG_FILE_ENV];
+  return resolve(fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULT_CONFIG_FILE);
+}
+
+/** Reads and validates the file; every error names the file and, for schema errors, each failing field. */
+export function loadUserConfig(path: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const hint = `create it (see config/example.json) or pass -c ${CONFIG_CONTEXT_KEY}=<file> / ${CONFIG_FILE_ENV}=<file>`;
+    throw new ConfigError(`cannot read configuration file ${path}: ${(err as Error).message}; ${hint}`, [
+      `${path}: unreadable`,
+    ]);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`configuration file ${path} is not valid JSON: ${(err as Error).message}`, [
+      `${path}: not JSON`,
+    ]);
+  }
+  return { path, input, config: parseConfig(input, path) };
+}
