@@ -1,0 +1,42 @@
+/**
+ * The build container's command. The user's image has only a POSIX shell — none of our binaries — so the
+ * container runs this `sh` loop, which reads `run <step>` lines from a FIFO on the volume it shares with the helper
+ * container, runs `<step>.sh` with the detected shell (bash in /usr/local/bin, /usr/bin, /bin, then sh, like the
+ * Docker executor), appends output to `<step>.out` and writes the exit code to `<step>.rc`. Only shell builtins
+ * are used. The agent in the helper container writes the scripts, tails the output and, to cancel a step, signals
+ * the step's processes (the task shares one PID namespace: Fargate `pidMode: task`; local backend: one namespace).
+ *
+ * Fargate task definition contract: shared volume mounted at SHARED_DIR in helper and build containers; build
+ * container `command: ["sh", "-c", BUILD_LOOP_SCRIPT]` (after the image's entrypoint when `image:entrypoint` is
+ * set), environment SGR_SHARED and SGR_SERVICE_ALIASES; `dependsOn` the helper being HEALTHY (health check:
+ * `test -p /sgr/ctl`) so the FIFO exists — the loop also waits for it.
+ */
+export const SHARED_DIR = "/sgr";
+export const CONTROL_FIFO = "ctl";
+export const STEPS_DIR = "steps";
+
+export const BUILD_LOOP_SCRIPT = [
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+  'd="${SGR_SHARED:-/sgr}"',
+  'SGR_SH=""',
+  "for s in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do",
+  '  if [ -x "$s" ]; then SGR_SH="$s"; break; fi',
+  "done",
+  // Service aliases resolve to localhost (all containers of a task share one network namespace); best effort.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+  'if [ -n "${SGR_SERVICE_ALIASES:-}" ]; then echo "127.0.0.1 $SGR_SERVICE_ALIASES" >>/etc/hosts 2>/dev/null || :; fi',
+  'while [ ! -p "$d/ctl" ]; do sleep 1 2>/dev/null || :; done',
+  // Read-write open never blocks and keeps the FIFO open, so writers never see EOF races.
+  'exec 3<>"$d/ctl"',
+  "while read -r op id <&3; do",
+  '  case "$op" in',
+  '    run) ( "$SGR_SH" "$d/steps/$id.sh" </dev/null >>"$d/steps/$id.out" 2>&1; echo "$?" >"$d/steps/$id.rc" ) &',
+  '      echo "$!" >"$d/steps/$id.pid" ;;',
+  "    quit) exit 0 ;;",
+  "  esac",
+  "done",
+].join("\n");
+
+export function buildContainerCommand(): string[] {
+  return ["sh", "-c", BUILD_LOOP_SCRIPT];
+}

@@ -1,0 +1,54 @@
+/**
+ * Agent entry point (helper container, or the local backend's task). Configuration by environment:
+ * SGR_AGENT_SECRET (required; removed from the environment at once so scripts never see it), SGR_AGENT_PORT
+ * (default AGENT_CHANNEL_PORT; 0 = any), SGR_AGENT_HOST (default 0.0.0.0), SGR_SHARED (the volume shared with the build
+ * container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening).
+ */
+import { writeFile } from "node:fs/promises";
+import { AGENT_CHANNEL_PORT } from "../config/ports.js";
+import { SHARED_DIR } from "./build-loop.js";
+import { detectShell } from "./processes.js";
+import { startAgentServer } from "./server.js";
+import { StepRunner } from "./steps.js";
+
+const log = (message: string) =>
+  process.stderr.write(`${JSON.stringify({ level: "INFO", service: "sgr-agent", message })}\n`);
+
+// The agent is the job task's only way to the driver: an error serving one request must not end the job.
+process.on("uncaughtException", (error) => log(`uncaught exception: ${error.stack ?? error.message}`));
+process.on("unhandledRejection", (reason) => log(`unhandled rejection: ${String(reason)}`));
+
+async function main(): Promise<void> {
+  const secret = process.env.SGR_AGENT_SECRET;
+  delete process.env.SGR_AGENT_SECRET;
+  if (!secret || secret.length < 32) throw new Error("SGR_AGENT_SECRET is missing or too short");
+  const steps = new StepRunner({
+    sharedDir: process.env.SGR_SHARED ?? SHARED_DIR,
+    helperShell: await detectShell(),
+  });
+  await steps.init();
+  const server = await startAgentServer({
+    secret,
+    host: process.env.SGR_AGENT_HOST ?? "0.0.0.0",
+    port: Number(process.env.SGR_AGENT_PORT ?? AGENT_CHANNEL_PORT),
+    steps,
+    log,
+  });
+  if (process.env.SGR_AGENT_PORT_FILE) await writeFile(process.env.SGR_AGENT_PORT_FILE, `${server.port}\n`);
+  log(`listening on port ${server.port}`);
+  // SIGTERM means the task is being stopped (StopTask, Spot interruption: up to 2 minutes' notice). Stopping the
+  // steps ourselves would report them as the script failing (exit 143); instead we keep serving, so a step that
+  // finishes in time reports its real result and one that does not ends with the connection, which the driver
+  // reports as a system failure with the task's stop reason.
+  const stopping = (signal: string) =>
+    log(`${signal} received: the task is stopping; steps keep running until it ends`);
+  process.on("SIGTERM", () => stopping("SIGTERM"));
+  process.on("SIGINT", () => stopping("SIGINT"));
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(
+    `${JSON.stringify({ level: "ERROR", service: "sgr-agent", message: error.message })}\n`,
+  );
+  process.exit(1);
+});

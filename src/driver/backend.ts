@@ -1,0 +1,101 @@
+/**
+ * Changed by the driver-core engineer (additive only): optional `jobPaths` (builds/cache dirs a backend's tasks
+ * use, reported by the `config` stage) and `servicePorts` (ports to wait for when the job payload names none).
+ *
+ * The seam between the driver's stages and where a job's task actually runs. Two implementations:
+ * `fargate` (ECS through the AWS SDK) and `local` (this machine: helper side as processes, user side in a
+ * busybox-only chroot), both running the same agent and channel code, so tests of `local` exercise the
+ * same protocol production uses.
+ */
+import type { Architecture, Capacity, TaskSize } from "../config/schema.js";
+
+/** One container the job task runs besides the helper: the user's image, or a service. */
+export interface ContainerSpec {
+  /** Container name inside the task: `build`, or `svc-<n>` for services. */
+  name: string;
+  image: string;
+  /** Image entrypoint override from `image:entrypoint` / `services:entrypoint` (undefined = image default). */
+  entrypoint?: string[];
+  /** `command` for services (undefined = image default). */
+  command?: string[];
+  /** Service aliases (hostnames the build should reach it by). */
+  aliases?: string[];
+  /** Non-secret environment (service variables). Job secrets never go into a task definition. */
+  environment?: Record<string, string>;
+  /** `docker.user` / `kubernetes.user` from the job payload, if any. */
+  user?: string;
+}
+
+/** Everything that identifies a job task's shape: equal specs share one cached task definition. */
+export interface JobTaskShape {
+  build: ContainerSpec;
+  services: ContainerSpec[];
+  architecture: Architecture;
+  /** Helper image (git, git-lfs, gitlab-runner, agent) and its version, part of the cache key. */
+  helperImage: string;
+  /** Registry credentials for non-ECR private images: a Secrets Manager ARN (repositoryCredentials). */
+  repositoryCredentialsArn?: string;
+}
+
+/** Per-run settings: never part of the task definition, applied as RunTask overrides. */
+export interface JobRunSettings {
+  size: TaskSize;
+  capacity: Capacity;
+}
+
+/** Identifies the job a task belongs to (tags, logs, janitor). */
+export interface JobIdentity {
+  runnerName: string;
+  projectId: string;
+  jobId: string;
+  /** Task id of the manager that started it: the janitor stops tasks whose manager is gone. */
+  managerTaskId: string;
+}
+
+/** How the driver reaches the agent in a started task, and proves who it is. */
+export interface AgentEndpoint {
+  host: string;
+  port: number;
+}
+
+export interface StartedTask {
+  /** Backend-specific task id (an ECS task ARN, or a local id). */
+  taskId: string;
+  endpoint: AgentEndpoint;
+  /** Capacity the task runs on when it differs from the one asked for (Spot had no capacity: on-demand). */
+  capacity?: Capacity;
+}
+
+export type TaskState =
+  | { state: "starting" }
+  | { state: "running" }
+  | { state: "stopped"; reason: string; exitCode?: number };
+
+export interface StartTaskRequest {
+  identity: JobIdentity;
+  shape: JobTaskShape;
+  settings: JobRunSettings;
+  /** Per-job secret the agent authenticates the channel with; reaches the task only through a run-time override. */
+  agentSecret: string;
+  /** Receives lines for the job log about how the task was started (e.g. Spot had no capacity: on-demand instead). */
+  notice?: (line: string) => void;
+}
+
+export interface Backend {
+  readonly name: "fargate" | "local";
+  /** Starts the job's task (registering/caching its definition as needed). Idempotent per job identity. */
+  startTask(request: StartTaskRequest, signal?: AbortSignal): Promise<StartedTask>;
+  /** Current state; the driver polls this while waiting for the agent and when a channel drops. */
+  describeTask(taskId: string): Promise<TaskState>;
+  /** Stops the task. Never throws for a task that is already gone. */
+  stopTask(taskId: string, reason: string): Promise<void>;
+  /** Finds a task already started for this job (prepare retries reap or reuse it). */
+  findTask(identity: JobIdentity): Promise<string | undefined>;
+  /**
+   * Where builds and cache live inside the job's task (same path in helper and build containers). Default
+   * `/builds` and `/cache`; the local backend answers per-job host paths.
+   */
+  jobPaths?(identity: JobIdentity): { buildsDir: string; cacheDir: string };
+  /** Ports a service image listens on when the job payload names none (local backend: from its image map). */
+  servicePorts?(image: string): number[];
+}

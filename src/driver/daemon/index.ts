@@ -1,0 +1,151 @@
+/**
+ * startDriverDaemon(): the manager entrypoint calls this once (or the first stage client spawns main.ts). Wires
+ * the backends, the runner's job settings and logging into the stage context and listens on the Unix socket.
+ */
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { loadConfigFromEnv } from "../../config/load.js";
+import { jobSettingsSchema } from "../../config/schema.js";
+import { createEmfWriter, type EmfWriter } from "../../observability/emf.js";
+import { createLogger } from "../../observability/logger.js";
+import { MANAGER_METRIC_SERVICE } from "../../observability/metric-names.js";
+import type { Backend } from "../backend.js";
+import { LocalBackend, type LocalImage } from "../backends/local.js";
+import type { StageEnv } from "../job-spec.js";
+import type { DriverContext, JobState, RunnerJobSettings } from "../stages/context.js";
+import type { JobCounter } from "./job-counter.js";
+import { type DaemonServer, listenDaemon } from "./server.js";
+import { socketPathFrom } from "./wire.js";
+
+export interface DriverDaemonOptions {
+  socketPath?: string;
+  /** Agent bundle for the local backend (default: dist/agent/agent.mjs next to the daemon bundle). */
+  agentScript?: string;
+  /** Override a backend (tests). */
+  backends?: Partial<Record<"local" | "fargate", Backend>>;
+  agentWaitMs?: number;
+  /** Records job starts/ends on the manager's state-table record (default: wired from SGR_RESOURCES). */
+  jobCounter?: JobCounter;
+  /**
+   * Queue-to-start phase metrics (default: EMF lines on this process's stdout, dimension service=manager — the
+   * daemon runs in the manager task; the manager forwards the daemon's log to the container log, see
+   * src/manager/daemon-log.ts). Tests pass a writer that records.
+   */
+  metrics?: EmfWriter;
+}
+
+export interface DriverDaemon extends DaemonServer {
+  context: DriverContext;
+}
+
+function localBackendFrom(env: StageEnv, agentScript: string): LocalBackend {
+  let images: Record<string, LocalImage> = {};
+  if (env.SGR_LOCAL_IMAGES) {
+    try {
+      images = JSON.parse(env.SGR_LOCAL_IMAGES) as Record<string, LocalImage>;
+    } catch {
+      throw new Error("SGR_LOCAL_IMAGES is not valid JSON (image name → {command, ports})");
+    }
+  }
+  return new LocalBackend({
+    baseDir: env.SGR_LOCAL_DIR || "/tmp/sgr-local",
+    agentScript,
+    busybox: env.SGR_BUSYBOX || undefined,
+    images,
+  });
+}
+
+async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
+  // Loaded only when used: the local path (tests, development) stays free of the ECS client.
+  const [{ ECSClient }, { loadResourcesFromEnv }, { createFargateBackend }, { buildContainerCommand }] =
+    await Promise.all([
+      import("@aws-sdk/client-ecs"),
+      import("../../config/load.js"),
+      import("../backends/fargate-factory.js"),
+      import("../../agent/build-loop.js"),
+    ]);
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+  return createFargateBackend({
+    ecs: new ECSClient({ region }),
+    resources: loadResourcesFromEnv(env as NodeJS.ProcessEnv),
+    region,
+    logger: createLogger("sgr-driver"),
+    buildCommand: buildContainerCommand(),
+  }).backend;
+}
+
+/** In a manager task (SGR_RESOURCES and SGR_MANAGER_TASK_ID set) the state table counts its running jobs. */
+async function jobCounterFromEnv(env: NodeJS.ProcessEnv): Promise<JobCounter | undefined> {
+  if (!env.SGR_RESOURCES || !env.SGR_MANAGER_TASK_ID) return undefined;
+  const [{ DynamoDBClient }, { DynamoDBDocumentClient }, { loadResourcesFromEnv }, { stateTableJobCounter }] =
+    await Promise.all([
+      import("@aws-sdk/client-dynamodb"),
+      import("@aws-sdk/lib-dynamodb"),
+      import("../../config/load.js"),
+      import("./job-counter.js"),
+    ]);
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  return stateTableJobCounter(db, loadResourcesFromEnv(env).stateTableName);
+}
+
+export async function startDriverDaemon(options: DriverDaemonOptions = {}): Promise<DriverDaemon> {
+  const logger = createLogger("sgr-driver");
+  const jobCounter = options.jobCounter ?? (await jobCounterFromEnv(process.env));
+  const agentScript =
+    options.agentScript ??
+    process.env.SGR_AGENT_SCRIPT ??
+    fileURLToPath(new URL("../agent/agent.mjs", import.meta.url));
+  const backends = new Map<string, Promise<Backend>>();
+  const settingsCache = new Map<string, RunnerJobSettings>();
+
+  const context: DriverContext = {
+    jobs: new Map<string, JobState>(),
+    instanceId: randomBytes(4).toString("hex"),
+    agentWaitMs: options.agentWaitMs,
+    metrics: options.metrics ?? createEmfWriter({ service: MANAGER_METRIC_SERVICE }),
+    onJobStarted: jobCounter ? (identity) => jobCounter.started(identity) : undefined,
+    onJobFinished: jobCounter ? (identity) => jobCounter.finished(identity) : undefined,
+    onJobTaskSized: jobCounter?.taskSized
+      ? (identity, task) => jobCounter.taskSized?.(identity, task) ?? Promise.resolve()
+      : undefined,
+    log: (level, message, detail) => logger[level](message, detail ?? {}),
+    backend: (env) => {
+      const name = env.SGR_DRIVER_BACKEND || "fargate";
+      if (name !== "local" && name !== "fargate") {
+        return Promise.reject(
+          new Error(`SGR_DRIVER_BACKEND must be local or fargate, not ${JSON.stringify(name)}`),
+        );
+      }
+      const given = options.backends?.[name];
+      if (given) return Promise.resolve(given);
+      // One backend per kind and settings: the fargate task-definition cache is shared by every job.
+      const key = name === "local" ? `local:${env.SGR_LOCAL_DIR}:${env.SGR_LOCAL_IMAGES}` : "fargate";
+      let backend = backends.get(key);
+      if (!backend) {
+        backend =
+          name === "local" ? Promise.resolve(localBackendFrom(env, agentScript)) : fargateBackendFrom(env);
+        backend.catch(() => backends.delete(key));
+        backends.set(key, backend);
+      }
+      return backend;
+    },
+    jobSettings: (env) => {
+      const key = `${env.SGR_CONFIG ?? ""}\0${env.SGR_RUNNER_NAME ?? ""}`;
+      const cached = settingsCache.get(key);
+      if (cached) return cached;
+      let jobs = jobSettingsSchema.parse({});
+      if (env.SGR_CONFIG) {
+        const config = loadConfigFromEnv(env as NodeJS.ProcessEnv);
+        const runner = config.runners.find((r) => r.name === env.SGR_RUNNER_NAME) ?? config.runners[0];
+        if (runner) jobs = runner.jobs;
+      }
+      const settings: RunnerJobSettings = { ...jobs };
+      settingsCache.set(key, settings);
+      return settings;
+    },
+  };
+
+  const server = await listenDaemon(context, options.socketPath ?? socketPathFrom(process.env));
+  logger.info("driver daemon listening", { socketPath: server.socketPath });
+  return { ...server, context };
+}
