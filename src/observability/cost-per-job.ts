@@ -1,0 +1,85 @@
+/**
+ * Cost of one finished job for the JobEstimatedCostUsd metric. The job-events function does not see the size
+ * a job asked for (that lives in the driver), so a job is priced at the default job size of the runner
+ * configuration whose tags match the runner that ran it — an estimate, labelled as such on the dashboard. The
+ * driver records the size a job's task really got on the job's record (JobTaskSizeAttributes); `jobPricing`
+ * prefers it when present.
+ */
+import type { Config, RunnerConfig } from "../config/schema.js";
+import { type PricedTask, taskCost } from "./cost.js";
+
+export interface PricedJobEvent {
+  /** The runner that ran the job, as the job event names it (tags as registered). */
+  runner?: { tags?: readonly string[] | null } | null;
+}
+
+/** The runner configuration whose tags are exactly the job runner's tags, else the first one. */
+export function runnerConfigForJob(config: Config, event: PricedJobEvent): RunnerConfig {
+  const tags = [...(event.runner?.tags ?? [])].sort().join(",");
+  return (
+    config.runners.find((r) => [...r.tags].sort().join(",") === tags) ?? (config.runners[0] as RunnerConfig)
+  );
+}
+
+export function jobCostEstimator(config: Config, region: string) {
+  return (event: PricedJobEvent, runningSeconds: number): number => {
+    const runner = runnerConfigForJob(config, event);
+    return taskCost(
+      {
+        ...runner.jobs.defaultSize,
+        architecture: runner.jobs.defaultArchitecture,
+        capacity: runner.jobs.capacity,
+      },
+      runningSeconds,
+      region,
+    ).usd;
+  };
+}
+
+/** What the driver writes on a job's state-table record (src/driver/daemon/job-task-size.ts). */
+export interface JobTaskSizeAttributes {
+  taskCpu?: number;
+  taskMemoryMiB?: number;
+  taskEphemeralStorageGiB?: number;
+  taskArchitecture?: string;
+  taskCapacity?: string;
+}
+
+/** "actual": the size the driver recorded for the job; "default-size": the runner's default job size. */
+export type CostBasis = "actual" | "default-size";
+
+const positive = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value) && value > 0;
+
+/** The task to price a job record at: its recorded size when complete and sane, else `runner`'s default. */
+export function jobPricing(
+  record: JobTaskSizeAttributes,
+  runner: RunnerConfig,
+): { task: PricedTask; basis: CostBasis } {
+  const { taskCpu, taskMemoryMiB, taskEphemeralStorageGiB, taskArchitecture, taskCapacity } = record;
+  if (
+    positive(taskCpu) &&
+    positive(taskMemoryMiB) &&
+    (taskArchitecture === "x86_64" || taskArchitecture === "arm64") &&
+    (taskCapacity === "FARGATE" || taskCapacity === "FARGATE_SPOT")
+  ) {
+    return {
+      task: {
+        cpu: taskCpu,
+        memoryMiB: taskMemoryMiB,
+        ephemeralStorageGiB: positive(taskEphemeralStorageGiB) ? taskEphemeralStorageGiB : undefined,
+        architecture: taskArchitecture,
+        capacity: taskCapacity,
+      },
+      basis: "actual",
+    };
+  }
+  return {
+    task: {
+      ...runner.jobs.defaultSize,
+      architecture: runner.jobs.defaultArchitecture,
+      capacity: runner.jobs.capacity,
+    },
+    basis: "default-size",
+  };
+}

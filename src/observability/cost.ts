@@ -1,0 +1,86 @@
+/**
+ * What Fargate compute costs: a per-region price table and the cost of one task run. Used by the CLI's
+ * `status` (estimated cost this month) and for cost per job. Prices are public list prices (Linux, USD, per
+ * hour) and change rarely; Fargate Spot is priced as a discount on on-demand because its real price moves
+ * per region and over time. An estimate, never a bill: the AWS bill stays the source of truth.
+ */
+import type { Architecture, Capacity } from "../config/schema.js";
+
+/** On-demand Fargate list prices for Linux tasks, USD per hour. */
+export interface FargatePrices {
+  vcpuHour: Record<Architecture, number>;
+  gbHour: Record<Architecture, number>;
+  /** Ephemeral storage beyond the 20 GiB included, per GB-hour. */
+  storageGbHour: number;
+}
+
+/** Fraction of the on-demand price Fargate Spot charges (AWS advertises "up to 70% off"). */
+export const SPOT_PRICE_FACTOR = 0.3;
+/** Ephemeral storage Fargate includes in every task without charge. */
+export const INCLUDED_STORAGE_GIB = 20;
+
+const US_EAST: FargatePrices = {
+  vcpuHour: { x86_64: 0.04048, arm64: 0.03238 },
+  gbHour: { x86_64: 0.004445, arm64: 0.00356 },
+  storageGbHour: 0.000111,
+};
+
+/** Regions with a known price; others fall back to us-east-1 and say so (`priceRegion` in the estimate). */
+export const FARGATE_PRICES: Readonly<Record<string, FargatePrices>> = {
+  "us-east-1": US_EAST,
+  "us-east-2": US_EAST,
+  "us-west-2": US_EAST,
+  "eu-west-1": US_EAST,
+  "eu-central-1": {
+    vcpuHour: { x86_64: 0.04656, arm64: 0.03725 },
+    gbHour: { x86_64: 0.00511, arm64: 0.00409 },
+    storageGbHour: 0.000119,
+  },
+};
+export const DEFAULT_PRICE_REGION = "us-east-1";
+
+/** The size and placement of one task, as far as price is concerned. */
+export interface PricedTask {
+  cpu: number;
+  memoryMiB: number;
+  ephemeralStorageGiB?: number;
+  architecture: Architecture;
+  capacity: Capacity;
+}
+
+export interface CostEstimate {
+  usd: number;
+  /** Region whose prices were used (differs from the asked one when that one is not in the table). */
+  priceRegion: string;
+}
+
+export function pricesFor(region: string): { prices: FargatePrices; priceRegion: string } {
+  const known = FARGATE_PRICES[region];
+  if (known) return { prices: known, priceRegion: region };
+  return { prices: FARGATE_PRICES[DEFAULT_PRICE_REGION] as FargatePrices, priceRegion: DEFAULT_PRICE_REGION };
+}
+
+/**
+ * Cost of running `task` for `seconds` in `region`. Fargate bills per second with a one-minute minimum, so a
+ * 10-second job costs a minute. Negative or non-finite durations are a caller bug and throw.
+ */
+export function taskCost(task: PricedTask, seconds: number, region: string): CostEstimate {
+  if (!Number.isFinite(seconds) || seconds < 0)
+    throw new RangeError(`duration must be ≥ 0 seconds, got ${seconds}`);
+  const { prices, priceRegion } = pricesFor(region);
+  if (seconds === 0) return { usd: 0, priceRegion };
+  const hours = Math.max(seconds, 60) / 3600;
+  const vcpu = task.cpu / 1024;
+  const memoryGb = task.memoryMiB / 1024;
+  const extraStorageGb = Math.max(
+    0,
+    (task.ephemeralStorageGiB ?? INCLUDED_STORAGE_GIB) - INCLUDED_STORAGE_GIB,
+  );
+  const onDemand =
+    hours *
+    (vcpu * prices.vcpuHour[task.architecture] +
+      memoryGb * prices.gbHour[task.architecture] +
+      extraStorageGb * prices.storageGbHour);
+  const factor = task.capacity === "FARGATE_SPOT" ? SPOT_PRICE_FACTOR : 1;
+  return { usd: onDemand * factor, priceRegion };
+}
