@@ -13,4 +13,12 @@ fi
 
 echo "== typecheck"; tsc --noEmit -p tsconfig.json
 echo "== lint"; biome check .
-echo "== tests (unit, integration, end-to-end)"; vitest run "$@"
+echo "== tests (unit, integration, end-to-end)"
+results="$(mktemp -t sgr-vitest-XXXXXX.json)"
+trap 'rm -f "$results"' EXIT
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+# One plain closing line, whatever the reporter printed above it.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' "$results" || true
+exit "$status"
