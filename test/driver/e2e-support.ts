@@ -5,7 +5,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,6 +13,7 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/cl
 import { type ServedRepo, serveGitRepo } from "../support/git-repo.js";
 import { GitLabSim, type JobDefinition, type SimJob } from "../support/gitlab-sim.js";
 import { gitlabRunnerBinary, type S3CacheSettings } from "../support/gitlab-sim-runner.js";
+import { processesMentioning } from "./support/stage-runner.js";
 
 export const REPO_FILES: Record<string, string> = {
   "README.md": "e2e repository: hello from git\n",
@@ -183,24 +184,7 @@ export async function startDriver(daemonScript: string): Promise<DriverSetup> {
 }
 
 /** Processes whose command line, root or working directory mentions `needle` (a job task's directory). */
-export function processesUnder(needle: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      let where = "";
-      try {
-        where = `${readlinkSync(`/proc/${pid}/root`)} ${readlinkSync(`/proc/${pid}/cwd`)}`;
-      } catch {
-        // kernel thread, or exited meanwhile
-      }
-      if (cmdline.includes(needle) || where.includes(needle)) found.push(`${pid}: ${cmdline}`);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found;
-}
+export const processesUnder = processesMentioning;
 
 /** Waits until no process mentions `needle` (cleanup may finish just after the final job update). */
 export async function waitForNoProcessesUnder(needle: string, timeoutMs: number): Promise<string[]> {
