@@ -8,6 +8,7 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "images/**/*.test.ts"],
           environment: "node",
+          setupFiles: ["test/support/cdk-outdir.ts"],
         },
       },
       {
@@ -16,6 +17,7 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/support/global-setup.ts"],
+          setupFiles: ["test/support/cdk-outdir.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -52,13 +52,18 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
   // A plain TCP server wrapped per connection, so a non-TLS probe (health check) cannot crash anything.
   const server: Server = createTcpServer((raw) => {
     raw.on("error", () => {});
+    // One line per connection (normally one per job): when the driver says "no answer", this says whether we saw it.
+    options.log(`connection from ${raw.remoteAddress}:${raw.remotePort}`);
     const socket = new TLSSocket(raw, { isServer: true, cert, key, minVersion: "TLSv1.3" });
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     socket.setNoDelay(true);
     let authenticated = false;
-    const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    const helloTimer = setTimeout(() => {
+      options.log("closed a connection that sent no hello in time");
+      socket.destroy();
+    }, HELLO_TIMEOUT_MS);
     const decoder = new FrameDecoder();
     const send = (message: AgentMessage) => {
       if (!socket.destroyed) socket.write(encodeJsonFrame(FrameType.Control, message));
@@ -90,6 +95,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
           }
           authenticated = true;
           clearTimeout(helloTimer);
+          options.log("driver authenticated");
           socket.write(
             encodeJsonFrame(FrameType.Hello, {
               proof: channelProof(secret, "agent", socket).toString("hex"),

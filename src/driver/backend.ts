@@ -98,4 +98,6 @@ export interface Backend {
   jobPaths?(identity: JobIdentity): { buildsDir: string; cacheDir: string };
   /** Ports a service image listens on when the job payload names none (local backend: from its image map). */
   servicePorts?(image: string): number[];
+  /** The end of the task's own log, for an error that would otherwise say only "did not answer". */
+  taskLogTail?(taskId: string): Promise<string | undefined>;
 }

@@ -33,6 +33,14 @@ function operationOf(request: HttpRequest): string {
   return target.split(".").pop() ?? "";
 }
 
+/** The body as text. Not Buffer.from(body): that calls valueOf(), which the SDK's JSON body adapter warns about. */
+function bodyText(body: unknown): string {
+  if (typeof body === "string") return body;
+  if (body instanceof Uint8Array)
+    return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
+  return "";
+}
+
 function jsonResponse(statusCode: number, body: unknown): { response: HttpResponse } {
   return {
     response: new HttpResponse({
@@ -83,12 +91,7 @@ export class FaultInjectingHandler {
   ): Promise<{ response: HttpResponse }> {
     const operation = operationOf(request);
     this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-    const body =
-      typeof request.body === "string"
-        ? request.body
-        : request.body instanceof Uint8Array
-          ? Buffer.from(request.body).toString("utf8")
-          : "";
+    const body = bodyText(request.body);
     if (this.record.has(operation)) this.recorded.push({ operation, body });
     const fault = this.faults.find(
       (f) => f.times > 0 && f.operation === operation && (!f.bodyIncludes || body.includes(f.bodyIncludes)),

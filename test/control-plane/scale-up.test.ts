@@ -42,14 +42,23 @@ describe("exactly one manager", () => {
   it("a burst of 1,000 concurrent pending-job events starts one manager (RunTask counted in moto)", async () => {
     const f = await createFixture(moto.endpoint, single);
     f.faults.record.add("RunTask");
-    // Ten independent client sets, as concurrent Lambda containers would have.
-    const containers = Array.from({ length: 10 }, () => {
+    // Fifty concurrent Lambda containers, each with its own clients and, like a real container, one event at a
+    // time: the first fifty events race for the slot at once, the rest arrive while it is being claimed and used.
+    const containers = Array.from({ length: 50 }, () => {
       const { clients } = clientsFor(moto.endpoint);
       return { ...f.deps, db: clients.db, ecs: clients.ecs };
     });
-    const outcomes = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => handlePendingJob(containers[i % 10]!, pending(10_000 + i))),
-    );
+    const outcomes = (
+      await Promise.all(
+        containers.map(async (deps, c) => {
+          const handled = [];
+          for (let i = c; i < 1000; i += containers.length)
+            handled.push(await handlePendingJob(deps, pending(10_000 + i)));
+          return handled;
+        }),
+      )
+    ).flat();
+    expect(outcomes).toHaveLength(1000);
     const started = outcomes.filter((o) => o.action === "started");
     expect(started).toHaveLength(1);
     expect(outcomes.filter((o) => o.action === "starting" || o.action === "already-running")).toHaveLength(

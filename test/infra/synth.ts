@@ -44,7 +44,6 @@ export function synthesize(
       ...cdkJsonContext(),
       "aws:cdk:bundling-stacks": [],
     },
-    outdir: undefined,
   });
   const missingHandlers = missingHandlerFiles();
   const placeholder = lambda.Code.fromInline(

@@ -41,6 +41,17 @@ async function waitUntilUp(endpoint: string, child: ChildProcess, deadlineMs: nu
 
 export async function startMoto(): Promise<MotoServer> {
   const bin = requireTool("moto/bin/moto_server", "moto (moto[server])");
+  // The free port is only free when we looked: another process may take it first, so a failed start tries anew.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMotoOnce(bin);
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+async function startMotoOnce(bin: string): Promise<MotoServer> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], {

@@ -203,6 +203,11 @@ export class LocalBackend implements Backend {
     throw new Error("the local job task's agent did not start listening in time");
   }
 
+  async taskLogTail(taskId: string): Promise<string | undefined> {
+    const log = await readFile(join(this.dirOf(taskId), "task.log"), "utf8").catch(() => "");
+    return log.trim().split("\n").slice(-20).join("\n") || undefined;
+  }
+
   async describeTask(taskId: string): Promise<TaskState> {
     const dir = this.dirOf(taskId);
     const pid = await this.pidOf(taskId);

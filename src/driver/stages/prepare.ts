@@ -153,7 +153,10 @@ async function openChannel(
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 1000);
   }
-  throw new SystemFailure(`the job task's agent did not answer in time (${lastError})`);
+  const tail = await backend.taskLogTail?.(task.taskId).catch(() => undefined);
+  throw new SystemFailure(
+    `the job task's agent did not answer in time (${lastError})${tail ? `; the task's log ends with:\n${tail}` : ""}`,
+  );
 }
 
 async function waitForServices(
