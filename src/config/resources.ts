@@ -35,6 +35,14 @@ export const resourcesSchema = z
     helperImage: nonEmpty.optional(),
     /** Job tasks: CloudWatch Logs group of the job containers (awslogs driver). */
     jobLogGroupName: nonEmpty.optional(),
+    /**
+     * Job tasks: this deployment's part of the task-definition family names (`sgr-job-<scope>-<hash>`), so
+     * deployments sharing an account never use or retire each other's definitions.
+     */
+    jobFamilyScope: z
+      .string()
+      .regex(/^[0-9a-f]{8}$/, "must be 8 lowercase hex digits")
+      .optional(),
     /** Job tasks: the helper image per job architecture (an image asset is built per platform); `helperImage` is the default one. */
     helperImages: z.object({ x86_64: nonEmpty.optional(), arm64: nonEmpty.optional() }).strict().optional(),
   })

@@ -108,6 +108,10 @@ describe("job task settings for the fargate backend", () => {
     });
     expect(full.jobLogGroupName).toBe("/sgr/jobs");
     expect(() => parseResources({ ...base, helperImage: "" })).toThrow(/helperImage/);
+    expect(parseResources({ ...base, jobFamilyScope: "0a1b2c3d" }).jobFamilyScope).toBe("0a1b2c3d");
+    expect(() => parseResources({ ...base, jobFamilyScope: "prod" })).toThrow(
+      /jobFamilyScope: must be 8 lowercase hex digits/,
+    );
   });
 });
 

@@ -27,7 +27,7 @@ import {
   withBackoff,
 } from "./backends/fargate-aws.js";
 import { listFamilyRevisions } from "./task-definitions.js";
-import { JOB_FAMILY_PREFIX, TAG_LAST_USED, TAG_MANAGED } from "./task-definitions-layout.js";
+import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "./task-definitions-layout.js";
 
 export interface JanitorClients {
   ecs: EcsApi;
@@ -38,6 +38,8 @@ export interface JanitorSettings {
   config: Pick<Config, "runners" | "taskDefinitionRetentionDays">;
   /** Cluster (name or ARN) of managers and job tasks. */
   cluster: string;
+  /** The deployment's job family scope (`resources.jobFamilyScope`): only its own families are retired. */
+  familyScope?: string;
   /** Skip the task-definition sweep (it lists every definition; the caller may run it less often than each tick). */
   skipTaskDefinitions?: boolean;
   /** Retry pacing for throttled ECS calls (tests shorten it). */
@@ -182,6 +184,7 @@ export function isPastRetention(lastUsedDay: string, retentionDays: number, now:
 }
 
 async function listJobFamilies(ecs: EcsApi, settings: JanitorSettings): Promise<string[]> {
+  const prefix = jobFamilyPrefix(settings.familyScope);
   const families: string[] = [];
   let nextToken: string | undefined;
   do {
@@ -189,14 +192,14 @@ async function listJobFamilies(ecs: EcsApi, settings: JanitorSettings): Promise<
       () =>
         ecs.send(
           new ListTaskDefinitionFamiliesCommand({
-            familyPrefix: JOB_FAMILY_PREFIX,
+            familyPrefix: prefix,
             status: "ALL",
             nextToken,
           }),
         ),
       settings,
     );
-    families.push(...(page.families ?? []).filter((f) => f.startsWith(JOB_FAMILY_PREFIX)));
+    families.push(...(page.families ?? []).filter((f) => f.startsWith(prefix)));
     nextToken = page.nextToken;
   } while (nextToken);
   return families;

@@ -24,8 +24,22 @@ import { buildContainerCommand, SHARED_DIR } from "../agent/build-loop.js";
 import { AGENT_CHANNEL_PORT } from "../config/ports.js";
 import type { ContainerSpec, JobTaskShape } from "./backend.js";
 
-/** Every job task-definition family starts with this; the job IAM policy allows exactly `sgr-job-*`. */
+/** Every job task-definition family starts with this. */
 export const JOB_FAMILY_PREFIX = "sgr-job-";
+/** A deployment's family scope: fixed length, so no deployment's prefix is a prefix of another's. */
+export const JOB_FAMILY_SCOPE_PATTERN = /^[0-9a-f]{8}$/;
+
+/**
+ * The family prefix of one deployment's job task definitions, `sgr-job-<scope>-`: its IAM grants, its driver and
+ * its janitor all use it, so two deployments in one account never run, tag or retire each other's definitions.
+ * Without a scope (tests, a driver run by hand) it is the bare `sgr-job-`.
+ */
+export function jobFamilyPrefix(scope?: string): string {
+  if (scope === undefined) return JOB_FAMILY_PREFIX;
+  if (!JOB_FAMILY_SCOPE_PATTERN.test(scope))
+    throw new Error(`job family scope '${scope}' is not 8 hex digits`);
+  return `${JOB_FAMILY_PREFIX}${scope}-`;
+}
 export const HELPER_CONTAINER = "helper";
 export const BUILD_CONTAINER = "build";
 /** Bumped when the layout below changes in a way the hashed request would not show (none so far). */
@@ -52,6 +66,8 @@ export interface JobTaskDefinitionSettings {
   taskRoleArn?: string;
   /** Build-container command (default: buildContainerCommand() of src/agent/build-loop.ts); part of the hash. */
   buildCommand?: readonly string[];
+  /** The deployment's family scope (`resources.jobFamilyScope`): families are `sgr-job-<scope>-<hash>`. */
+  familyScope?: string;
 }
 
 /** A registration request ready to send, with the family and hash it was named by. */
@@ -215,7 +231,7 @@ function validateShape(shape: JobTaskShape): void {
 }
 
 /**
- * The RegisterTaskDefinition request for a job shape. Its family is `sgr-job-<16 hex of sha256>` over the
+ * The RegisterTaskDefinition request for a job shape. Its family is `sgr-job-<scope>-<16 hex of sha256>` over the
  * canonical request, so identical layouts share one family in every manager, and any change (image, entrypoint,
  * architecture, services, helper image, log settings, roles) gives a new family instead of a new revision.
  */
@@ -248,7 +264,7 @@ export function jobTaskDefinitionRequest(
   };
   const canonical = canonicalJson({ layout: LAYOUT_VERSION, body });
   const shapeHash = createHash("sha256").update(canonical).digest("hex").slice(0, HASH_LENGTH);
-  const family = `${JOB_FAMILY_PREFIX}${shapeHash}`;
+  const family = `${jobFamilyPrefix(settings.familyScope)}${shapeHash}`;
   // Round-trip through the canonical form so the request holds no undefined fields.
   return { family, shapeHash, input: { family, ...(JSON.parse(canonical).body as typeof body) } };
 }

@@ -11,6 +11,7 @@ import { parseTaskDefinitionArn, TaskDefinitionCache } from "./task-definitions.
 import {
   canonicalJson,
   type JobTaskDefinitionSettings,
+  jobFamilyPrefix,
   jobTaskDefinitionRequest,
   needsRepositoryCredentials,
 } from "./task-definitions-layout.js";
@@ -34,6 +35,15 @@ function shape(overrides: Partial<JobTaskShape> = {}): JobTaskShape {
 }
 
 describe("job task-definition layout", () => {
+  it("puts the deployment's scope in the family name, and refuses a scope that could overlap another's", () => {
+    const scoped = jobTaskDefinitionRequest(shape(), { ...settings, familyScope: "0a1b2c3d" });
+    expect(scoped.family).toMatch(/^sgr-job-0a1b2c3d-[0-9a-f]{16}$/);
+    expect(scoped.input.family).toBe(scoped.family);
+    expect(scoped.family.endsWith(jobTaskDefinitionRequest(shape(), settings).shapeHash)).toBe(true);
+    expect(jobFamilyPrefix()).toBe("sgr-job-");
+    expect(() => jobFamilyPrefix("prod")).toThrow("job family scope 'prod' is not 8 hex digits");
+  });
+
   it("names the family by a hash of the whole request: equal shapes share it, any difference changes it", () => {
     const base = jobTaskDefinitionRequest(shape(), settings);
     expect(base.family).toMatch(/^sgr-job-[0-9a-f]{16}$/);

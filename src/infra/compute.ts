@@ -2,7 +2,8 @@
  * Where managers and jobs run: the ECS cluster (Fargate and Fargate Spot), one manager task definition per
  * runner configuration, and the roles the driver passes to the job tasks it registers.
  */
-import { Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { createHash } from "node:crypto";
+import { Duration, type RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import type * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as ecr from "aws-cdk-lib/aws-ecr";
 import { DockerImageAsset } from "aws-cdk-lib/aws-ecr-assets";
@@ -21,8 +22,15 @@ import {
 import { RUNNER_TOKEN_ENV } from "../manager/settings.js";
 import { dockerPlatform, HELPER_IMAGE, IMAGE_IGNORE_MODE, type ImageBuild, MANAGER_IMAGE } from "./images.js";
 
-/** Family prefix of the job task definitions the driver registers; IAM grants are scoped to it. */
-export const JOB_FAMILY_PREFIX = "sgr-job-";
+/**
+ * This deployment's job family scope (`sgr-job-<scope>-*`, see jobFamilyPrefix): 8 hex digits of the stack name and
+ * the construct's path, stable across deploys and different for every deployment in an account.
+ */
+export function jobFamilyScopeOf(construct: Construct): string {
+  const stack = Stack.of(construct);
+  const stackName = Token.isUnresolved(stack.stackName) ? "" : stack.stackName;
+  return createHash("sha256").update(`${stackName}/${construct.node.path}`).digest("hex").slice(0, 8);
+}
 /** Fargate's largest stop timeout; longer jobs are protected by draining (docs/architecture.md), not by this. */
 export const MANAGER_STOP_TIMEOUT = Duration.seconds(120);
 /** Name of the manager's container in its task definition. */

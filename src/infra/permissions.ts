@@ -11,7 +11,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
 import type { Construct, IConstruct } from "constructs";
-import { JOB_FAMILY_PREFIX } from "./compute.js";
+import { jobFamilyPrefix } from "../driver/task-definitions-layout.js";
 
 /** Item-level DynamoDB actions the control plane, driver and manager use (no Scan, no table administration). */
 export const STATE_TABLE_ACTIONS = [
@@ -195,7 +195,7 @@ export function watchAndStopTasks(scope: Construct, cluster: ecs.ICluster): iam.
 }
 
 /** Janitor (scheduler): retire job task definitions unused for the retention period. */
-export function retireJobTaskDefinitions(scope: Construct): iam.PolicyStatement[] {
+export function retireJobTaskDefinitions(scope: Construct, familyScope: string): iam.PolicyStatement[] {
   return [
     scoped(
       {
@@ -214,7 +214,7 @@ export function retireJobTaskDefinitions(scope: Construct): iam.PolicyStatement[
       {
         sid: "DeleteJobTaskDefinitions",
         actions: ["ecs:DeleteTaskDefinitions", "ecs:ListTagsForResource"],
-        resources: [taskDefinitionArn(scope, `${JOB_FAMILY_PREFIX}*`)],
+        resources: [taskDefinitionArn(scope, `${jobFamilyPrefix(familyScope)}*`)],
       },
       `${OUR_REVISIONS} (job families are named by a hash of their shape, so only the prefix is known)`,
     ),
@@ -228,8 +228,9 @@ export function managerTaskPermissions(
   jobRoles: readonly iam.IRole[],
   table: dynamodb.ITable,
   cacheBucket: s3.IBucket,
+  familyScope: string,
 ): iam.PolicyStatement[] {
-  const jobFamilies = taskDefinitionArn(scope, `${JOB_FAMILY_PREFIX}*`);
+  const jobFamilies = taskDefinitionArn(scope, `${jobFamilyPrefix(familyScope)}*`);
   const jobFamiliesReason = `${OUR_REVISIONS} (job families are named by a hash of their shape, so only the prefix is known)`;
   return [
     scoped(

@@ -27,7 +27,7 @@ import {
 } from "../control-plane/event-patterns.js";
 import type { FunctionName } from "../functions/catalog.js";
 import { RUNNER_NAME_ENV } from "../manager/settings.js";
-import { Compute } from "./compute.js";
+import { Compute, jobFamilyScopeOf } from "./compute.js";
 import { EventPlumbing } from "./events.js";
 import { Functions } from "./functions.js";
 import type { ImageBuild } from "./images.js";
@@ -130,6 +130,8 @@ export class ServerlessGitlabRunner extends Construct {
   readonly requiredParameterNames: string[];
   /** Identifiers every function and manager task receives as SGR_RESOURCES. */
   readonly resources: Resources;
+  /** This deployment's part of its job task-definition family names: `sgr-job-<jobFamilyScope>-<hash>`. */
+  readonly jobFamilyScope: string;
 
   constructor(scope: Construct, id: string, props: ServerlessGitlabRunnerProps) {
     super(scope, id);
@@ -165,6 +167,7 @@ export class ServerlessGitlabRunner extends Construct {
     });
     const { deadLetterQueue } = this.eventPlumbing;
     const { cluster } = this.compute;
+    this.jobFamilyScope = jobFamilyScopeOf(this);
 
     this.resources = {
       eventBusName: this.eventPlumbing.busName,
@@ -184,6 +187,7 @@ export class ServerlessGitlabRunner extends Construct {
       jobTaskRoleArn: this.compute.jobTaskRole.roleArn,
       jobExecutionRoleArn: this.compute.jobExecutionRole.roleArn,
       jobLogGroupName: this.compute.jobLogGroup.logGroupName,
+      jobFamilyScope: this.jobFamilyScope,
       helperImage: defaultHelperImage(config, this.compute.helperImageUris),
       helperImages: this.compute.helperImageUris,
     };
@@ -205,6 +209,7 @@ export class ServerlessGitlabRunner extends Construct {
         [this.compute.jobTaskRole, this.compute.jobExecutionRole],
         this.storage.stateTable,
         this.storage.cacheBucket,
+        this.jobFamilyScope,
       ),
     );
 
@@ -267,7 +272,7 @@ export class ServerlessGitlabRunner extends Construct {
         grants.useStateTable(stateTable),
         ...grants.watchAndStopTasks(this, cluster),
         ...startManagers(),
-        ...grants.retireJobTaskDefinitions(this),
+        ...grants.retireJobTaskDefinitions(this, this.jobFamilyScope),
         ...grants.readParameters(this, apiToken),
         grants.putJobEvents(bus),
       ],

@@ -134,4 +134,34 @@ describe("janitor (moto)", () => {
     const again = await runJanitor({ ecs }, { config, cluster: env.cluster }, new Date());
     expect(again).toEqual({ stoppedTasks: [], deregistered: [], deleted: [], errors: [] });
   });
+  it("retires only its own deployment's definitions when two deployments share the account", async () => {
+    const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+    const deployment = (familyScope: string) =>
+      new TaskDefinitionCache(ecs, { ...testDefinitionSettings, familyScope }, { now: () => longAgo });
+    const ours = await Promise.all(
+      Array.from({ length: 3 }, () => deployment("aaaa1111").resolve(uniqueShape())),
+    );
+    const theirs = await Promise.all(
+      Array.from({ length: 2 }, () => deployment("bbbb2222").resolve(uniqueShape())),
+    );
+    for (const { family } of ours) expect(family).toMatch(/^sgr-job-aaaa1111-[0-9a-f]{16}$/);
+
+    const env = await createTestCluster(ecs, ec2);
+    const report = await runJanitor(
+      { ecs },
+      { config, cluster: env.cluster, familyScope: "aaaa1111" },
+      new Date(),
+    );
+    expect(report.errors).toEqual([]);
+    expect(new Set(report.deleted)).toEqual(new Set(ours.map((d) => d.arn)));
+    for (const { family } of theirs) expect(await familyRevisions(family, "ACTIVE")).toBe(1);
+
+    // The other deployment's janitor retires its own.
+    const other = await runJanitor(
+      { ecs },
+      { config, cluster: env.cluster, familyScope: "bbbb2222" },
+      new Date(),
+    );
+    expect(new Set(other.deleted)).toEqual(new Set(theirs.map((d) => d.arn)));
+  });
 });

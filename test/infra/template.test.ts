@@ -437,7 +437,7 @@ describe("IAM", () => {
       "ForAllValues:StringLike": { "aws:TagKeys": ["sgr:*"] },
     });
     expect(resourcesOf(statementWithSid(statements, "RunJobTasks")).map(flatten)).toEqual([
-      "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-*:*",
+      `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*:*`,
     ]);
     expect(statementWithSid(statements, "TagOnCreate").Condition?.StringEquals).toEqual({
       "ecs:CreateAction": ["RunTask", "RegisterTaskDefinition"],
@@ -492,8 +492,17 @@ describe("IAM", () => {
     ).toEqual(["UseStateTable"]);
     const scheduler = statementsOf("Functionsschedulerrole");
     expect(resourcesOf(statementWithSid(scheduler, "DeleteJobTaskDefinitions")).map(flatten)).toEqual([
-      "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-*:*",
+      `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*:*`,
     ]);
+  });
+
+  it("scopes job task-definition families per deployment, so two stacks in one account never share them", () => {
+    const scope = synth.stack.runner.jobFamilyScope;
+    expect(scope).toMatch(/^[0-9a-f]{8}$/);
+    expect(synth.stack.runner.resources.jobFamilyScope).toBe(scope);
+    // Stable for the same stack, different for another one.
+    expect(synthesize(exampleInput, "SgrTest").stack.runner.jobFamilyScope).toBe(scope);
+    expect(synthesize(exampleInput, "SgrStaging").stack.runner.jobFamilyScope).not.toBe(scope);
   });
 
   it("gives job tasks a role with no permissions, assumable only by ECS for this account", () => {

@@ -54,6 +54,7 @@ export function createFargateBackend(deps: FargateBackendDeps): {
       executionRoleArn: resources.jobExecutionRoleArn!,
       taskRoleArn: resources.jobTaskRoleArn,
       buildCommand: deps.buildCommand,
+      familyScope: resources.jobFamilyScope,
     },
     { logger: deps.logger },
   );

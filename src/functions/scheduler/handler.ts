@@ -40,6 +40,7 @@ async function runJanitorSafely(d: NonNullable<typeof deps>): Promise<JanitorRep
       {
         config: d.config,
         cluster: d.resources.clusterArn,
+        familyScope: d.resources.jobFamilyScope,
         // Listing every task definition each minute is wasteful: once an hour is plenty for a retention in days.
         skipTaskDefinitions: now.getUTCMinutes() >= d.config.schedulePeriodMinutes,
       },
