@@ -20,14 +20,11 @@ import {
   runnerPk,
   SLOT_SK,
   type SlotItem,
-  type StateDb,
+  type StateStore,
   taskIdOf,
 } from "./state-table.js";
 
-export interface SlotStore {
-  db: StateDb;
-  tableName: string;
-}
+export type SlotStore = StateStore;
 
 export type AcquireResult =
   | { acquired: true; slot: SlotItem }

@@ -8,10 +8,18 @@ import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 /** The document client every control-plane module writes through (the handler builds it). */
 export type StateDb = Pick<DynamoDBDocumentClient, "send">;
 
+/** The state table and the client to reach it. */
+export interface StateStore {
+  db: StateDb;
+  tableName: string;
+}
+
 export const SLOT_SK = "SLOT";
 export const MANAGER_SK_PREFIX = "MANAGER#";
 export const JOB_SK = "JOB";
 export const PENDING_PK = "PENDING";
+/** The scheduler's lease (scheduler-lease.ts): one item, so one period runs at a time. */
+export const SCHEDULER_LEASE_KEY = { pk: "SCHEDULER", sk: "LEASE" } as const;
 
 export const runnerPk = (runnerName: string) => `RUNNER#${runnerName}`;
 export const managerSk = (taskId: string) => `${MANAGER_SK_PREFIX}${taskId}`;

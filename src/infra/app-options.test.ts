@@ -11,7 +11,7 @@ describe("CDK app options from context", () => {
       stackName: DEFAULT_STACK_NAME,
       retainData: true,
       jobImageRepositories: undefined,
-      serializeScheduler: true,
+      serializeScheduler: false,
     });
   });
 
@@ -22,7 +22,7 @@ describe("CDK app options from context", () => {
         stackName: "Ci-Runners",
         retainData: "false",
         jobImageRepositories: "a/b, c",
-        serializeScheduler: "false",
+        serializeScheduler: "true",
       }),
       {},
     );
@@ -31,10 +31,17 @@ describe("CDK app options from context", () => {
       stackName: "Ci-Runners",
       retainData: false,
       jobImageRepositories: ["a/b", "c"],
-      serializeScheduler: false,
+      serializeScheduler: true,
     });
-    const fromJson = appOptions(context({ retainData: false, jobImageRepositories: ["x"] }), {});
-    expect(fromJson).toMatchObject({ retainData: false, jobImageRepositories: ["x"] });
+    const fromJson = appOptions(
+      context({ retainData: false, jobImageRepositories: ["x"], serializeScheduler: true }),
+      {},
+    );
+    expect(fromJson).toMatchObject({
+      retainData: false,
+      jobImageRepositories: ["x"],
+      serializeScheduler: true,
+    });
   });
 
   it("refuses a stack name CloudFormation would refuse", () => {

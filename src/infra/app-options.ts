@@ -15,7 +15,10 @@ export interface AppOptions {
   retainData: boolean;
   /** `-c jobImageRepositories=team/base,team/tools`: private ECR repositories job images may come from. */
   jobImageRepositories: string[] | undefined;
-  /** `-c serializeScheduler=false`: no reserved concurrency (accounts whose Lambda limit is 10 cannot reserve any). */
+  /**
+   * `-c serializeScheduler=true`: also reserve a concurrency of 1 for the scheduler (its lease already runs one
+   * period at a time; accounts whose Lambda limit is 10 cannot reserve any).
+   */
   serializeScheduler: boolean;
 }
 
@@ -28,6 +31,8 @@ function listValue(value: unknown): string[] | undefined {
 
 /** `false` from cdk.json or `"false"` from the command line. */
 const isFalse = (value: unknown): boolean => value === false || value === "false";
+/** `true` from cdk.json or `"true"` from the command line. */
+const isTrue = (value: unknown): boolean => value === true || value === "true";
 
 export function appOptions(
   context: (key: string) => unknown,
@@ -48,6 +53,6 @@ export function appOptions(
     stackName: (stackName as string | undefined) ?? DEFAULT_STACK_NAME,
     retainData: !isFalse(context("retainData")),
     jobImageRepositories: listValue(context("jobImageRepositories")),
-    serializeScheduler: !isFalse(context("serializeScheduler")),
+    serializeScheduler: isTrue(context("serializeScheduler")),
   };
 }

@@ -72,10 +72,10 @@ export interface ServerlessGitlabRunnerProps {
    */
   readonly eventArchiveRetention?: Duration;
   /**
-   * Give the scheduler a reserved concurrency of 1, so two overlapping periods never act on the same manager
-   * at once (its conditional writes keep it correct anyway; this avoids duplicate work and API calls).
-   * Accounts whose Lambda concurrency limit is 10 cannot reserve any; set false there.
-   * @default true
+   * Also give the scheduler a reserved concurrency of 1. Not needed: a lease in the state table already runs one
+   * period at a time (and its conditional writes keep it correct anyway). Accounts whose Lambda concurrency limit
+   * is 10 cannot reserve any: the deploy fails there.
+   * @default false
    */
   readonly serializeScheduler?: boolean;
   /**
@@ -220,7 +220,7 @@ export class ServerlessGitlabRunner extends Construct {
       code: props.functionCode,
     });
     this.grantFunctionPermissions(config);
-    this.webhookUrl = this.wireFunctions(props.serializeScheduler ?? true, config.schedulePeriodMinutes);
+    this.webhookUrl = this.wireFunctions(props.serializeScheduler ?? false, config.schedulePeriodMinutes);
 
     this.monitoring = new Monitoring(this, "Monitoring", {
       functions: this.functions.functions,

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acquireSchedulerLease } from "../../src/control-plane/scheduler-lease.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -77,6 +78,21 @@ describe("scripts/invoke-local.ts", () => {
     // The driver's janitor ran too, and left the manager alone (it only stops job tasks).
     expect(run.result.janitor).toMatchObject({ stoppedTasks: [], errors: [] });
     expect(await f.runningManagers("default")).toHaveLength(1);
+  });
+
+  it("scheduler skips its period while another one holds the lease, and runs once it is released", async () => {
+    const other = await acquireSchedulerLease(
+      { db: f.clients.db, tableName: f.resources.stateTableName },
+      Date.now(),
+      60_000,
+    );
+    expect(other).toBeDefined();
+    const skipped = invoke("scheduler", "examples/events/scheduled.json");
+    expect(skipped.status).toBe(0);
+    expect(skipped.result).toEqual({ skipped: "another scheduler period is still running" });
+    await other!.release();
+    const ran = invoke("scheduler", "examples/events/scheduled.json");
+    expect(ran.result.errors).toEqual([]);
   });
 
   it("a malformed event makes the handler throw (exit 1) with a message naming the field", () => {

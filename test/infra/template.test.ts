@@ -224,13 +224,17 @@ describe("Lambda functions", () => {
     Annotations.fromStack(synth.stack).hasNoWarning("*", Match.anyValue());
   });
 
-  it("serialises only the scheduler", () => {
-    const reserved = resourcesOfType(t, "AWS::Lambda::Function").map(([id, fn]) => [
-      id,
-      fn.ReservedConcurrentExecutions,
-    ]);
-    expect(reserved.filter(([, r]) => r !== undefined)).toEqual([
-      [resourceNamed(t, "AWS::Lambda::Function", "scheduler")[0], 1],
+  it("reserves no concurrency by default (deployable on accounts limited to 10), and only the scheduler's when asked", () => {
+    const reservedIn = (template: CfnTemplate) =>
+      resourcesOfType(template, "AWS::Lambda::Function")
+        .map(([id, fn]) => [id, fn.ReservedConcurrentExecutions])
+        .filter(([, r]) => r !== undefined);
+    expect(reservedIn(t)).toEqual([]);
+    const serialized = synthesize(exampleInput, "SgrSerial", {
+      serializeScheduler: true,
+    }).template.toJSON() as CfnTemplate;
+    expect(reservedIn(serialized)).toEqual([
+      [resourceNamed(serialized, "AWS::Lambda::Function", "scheduler")[0], 1],
     ]);
   });
 

@@ -2,11 +2,13 @@
  * Scheduler Lambda (EventBridge schedule, every `schedulePeriodMinutes`): idle stop, crashed and over-age
  * managers, the missed-webhook reconciler, then the driver's janitor (orphaned job tasks each period,
  * unused job task definitions in the first period of each hour). Throws when a control-plane step failed,
- * after running all of them; the janitor's own failures are logged and retried next period.
+ * after running all of them; the janitor's own failures are logged and retried next period. A period that finds
+ * another one still running (the lease) skips.
  */
-import type { ScheduledEvent } from "aws-lambda";
+import type { Context, ScheduledEvent } from "aws-lambda";
 import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
 import { runSchedulerPeriod, type SchedulerResult } from "../../control-plane/scheduler.js";
+import { acquireSchedulerLease } from "../../control-plane/scheduler-lease.js";
 import { type JanitorReport, runJanitor } from "../../driver/janitor.js";
 import { createLogger } from "../../observability/logger.js";
 
@@ -14,10 +16,23 @@ const logger = createLogger("scheduler");
 const { sink, metrics } = powertoolsMetrics("scheduler");
 let deps: ReturnType<typeof createControlPlaneDeps> | undefined;
 
+/** Lease length when there is no Lambda context (local invocation): the function's timeout. */
+const DEFAULT_HOLD_MS = 50_000;
+
 export async function handler(
   _event: ScheduledEvent,
-): Promise<SchedulerResult & { janitor?: JanitorReport }> {
+  context?: Pick<Context, "getRemainingTimeInMillis">,
+): Promise<(SchedulerResult & { janitor?: JanitorReport }) | { skipped: string }> {
   deps ??= createControlPlaneDeps({ logger, metrics: sink });
+  const lease = await acquireSchedulerLease(
+    { db: deps.db, tableName: deps.resources.stateTableName },
+    deps.now(),
+    context?.getRemainingTimeInMillis() ?? DEFAULT_HOLD_MS,
+  );
+  if (!lease) {
+    logger.info("another scheduler period is still running; skipping this one");
+    return { skipped: "another scheduler period is still running" };
+  }
   try {
     const result = await runSchedulerPeriod(deps);
     logger.info("scheduler period done", {
@@ -28,6 +43,11 @@ export async function handler(
     if (result.errors.length > 0) throw new Error(`scheduler period failed: ${result.errors.join("; ")}`);
     return { ...result, ...(janitor ? { janitor } : {}) };
   } finally {
+    await lease
+      .release()
+      .catch((err: Error) =>
+        logger.warn("could not release the scheduler lease; it expires", { error: err.message }),
+      );
     metrics.publishStoredMetrics();
   }
 }
