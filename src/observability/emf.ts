@@ -21,6 +21,20 @@ export interface EmfMetric {
 /** Extra searchable fields of the line (e.g. jobId) — never dimensions, so they cost no extra metrics. */
 export type EmfProperties = Record<string, string | number>;
 
+/** The EMF document emfLine writes: the metric's value under its name, beside the properties. */
+export interface EmfDocument {
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: {
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: { Name: string; Unit: string }[];
+    }[];
+  };
+  service: string;
+  [field: string]: unknown;
+}
+
 /** One EMF document as a single line (with the trailing newline). */
 export function emfLine(
   service: string,
@@ -29,7 +43,7 @@ export function emfLine(
   properties: EmfProperties = {},
 ): string {
   if (!Number.isFinite(metric.value)) throw new Error(`metric ${metric.name} has no finite value`);
-  const document = {
+  const document: EmfDocument = {
     // Properties first: a property named like a reserved key below must not replace it.
     ...properties,
     _aws: {

@@ -3,12 +3,13 @@
  * concurrent first stages start exactly one daemon, and the Node client speaks the same protocol.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAlive } from "../../src/agent/processes.js";
 import { type DriverBuild, ensureDriverBuilt } from "./support/build.js";
+import { stopSpawnedDaemon } from "./support/spawned-daemon.js";
 import { fakeJob, removeFakeJobDirs } from "./support/stage-runner.js";
 
 let build: DriverBuild;
@@ -22,12 +23,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  const pidFile = `${socketPath}.pid`;
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (isAlive(pid)) process.kill(pid, "SIGTERM");
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  }
+  await stopSpawnedDaemon(socketPath);
   if (work) rmSync(work, { recursive: true, force: true });
   removeFakeJobDirs();
 });

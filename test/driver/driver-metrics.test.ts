@@ -4,13 +4,14 @@
  * client points at `<socket>.log` (the file the manager copies into the container log, src/manager/daemon-log.ts).
  * A job runs on the local backend; each metric must appear exactly once with a value that fits the job's timing.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAlive } from "../../src/agent/processes.js";
+import type { EmfDocument } from "../../src/observability/emf.js";
 import { METRICS } from "../../src/observability/metric-names.js";
 import { type DriverBuild, ensureDriverBuilt } from "./support/build.js";
+import { stopSpawnedDaemon } from "./support/spawned-daemon.js";
 import { fakeJob, removeFakeJobDirs, type StageResult } from "./support/stage-runner.js";
 
 let build: DriverBuild;
@@ -33,12 +34,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  const pidFile = `${socketPath}.pid`;
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (isAlive(pid)) process.kill(pid, "SIGTERM");
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  }
+  await stopSpawnedDaemon(socketPath);
   if (work) rmSync(work, { recursive: true, force: true });
   removeFakeJobDirs();
 });
@@ -49,19 +45,7 @@ async function expectOk(stage: Promise<StageResult>): Promise<StageResult> {
   return result;
 }
 
-interface EmfDoc {
-  _aws: {
-    Timestamp: number;
-    CloudWatchMetrics: {
-      Namespace: string;
-      Dimensions: string[][];
-      Metrics: { Name: string; Unit: string }[];
-    }[];
-  };
-  service: string;
-  jobId: string;
-  [metric: string]: unknown;
-}
+type EmfDoc = EmfDocument & { jobId: string };
 
 /** EMF documents of one metric and job in the daemon's log. */
 function emitted(metric: string, jobId: string): EmfDoc[] {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { acquireSlot, activateSlot } from "../../src/control-plane/manager-slots.js";
 import { type ManagerRecordRef, markRunning } from "../../src/manager/state-record.js";
+import type { EmfDocument } from "../../src/observability/emf.js";
 import { emfLine } from "../../src/observability/emf.js";
 import { METRICS } from "../../src/observability/metric-names.js";
 import {
@@ -100,19 +101,7 @@ describe("manager running metric", () => {
     const output = manager.output();
     const docs = emfDocs(output, METRICS.managerStartToRunningSeconds);
     expect(docs).toHaveLength(1);
-    const doc = docs[0] as {
-      _aws: {
-        Timestamp: number;
-        CloudWatchMetrics: {
-          Namespace: string;
-          Dimensions: string[][];
-          Metrics: { Name: string; Unit: string }[];
-        }[];
-      };
-      service: string;
-      ManagerStartToRunningSeconds: number;
-      managerTaskId: string;
-    };
+    const doc = docs[0] as EmfDocument & { ManagerStartToRunningSeconds: number; managerTaskId: string };
     expect(doc._aws.CloudWatchMetrics).toEqual([
       {
         Namespace: "ServerlessGitlabRunner",
