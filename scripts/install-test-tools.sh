@@ -62,4 +62,7 @@ if [[ -f scripts/install-gitlab-runner.sh ]]; then
   bash scripts/install-gitlab-runner.sh
 fi
 
+# The AWS Lambda Runtime Interface Emulator, built from the Go module proxy (see scripts/install-lambda-rie.sh).
+bash scripts/install-lambda-rie.sh
+
 log "tools ready in $TOOLS_DIR"
