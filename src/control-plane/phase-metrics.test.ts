@@ -4,7 +4,7 @@ import { METRICS } from "../observability/metric-names.js";
 import { recordJobEvent } from "./job-records.js";
 import { handlePendingJob } from "./scale-up.js";
 import type { StateDb } from "./state-table.js";
-import { conditionalFailure, fakeDeps, scripted } from "./test-fakes.js";
+import { conditionalFailure, fakeDeps, scripted } from "../../test/support/state-fakes.js";
 
 const NOW = 1_700_000_000_000;
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

@@ -3,7 +3,7 @@ import { METRICS } from "../observability/metric-names.js";
 import { recordJobEvent } from "./job-records.js";
 import { acquireSlot, activateSlot, releaseSlot } from "./manager-slots.js";
 import type { StateDb } from "./state-table.js";
-import { conditionalFailure, scripted } from "./test-fakes.js";
+import { conditionalFailure, scripted } from "../../test/support/state-fakes.js";
 
 const NOW = 1_000_000_000;
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;

@@ -4,7 +4,7 @@ import { METRICS } from "../observability/metric-names.js";
 import { reconcile } from "./reconcile.js";
 import { ensureManager, handlePendingJob, STALE_STARTING_MS } from "./scale-up.js";
 import type { SlotItem } from "./state-table.js";
-import { conditionalFailure, fakeDeps } from "./test-fakes.js";
+import { conditionalFailure, fakeDeps } from "../../test/support/state-fakes.js";
 
 const NOW = 1_000_000_000;
 const TASK = "arn:aws:ecs:eu-west-1:1:task/cluster/abc";

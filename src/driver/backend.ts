@@ -1,7 +1,4 @@
 /**
- * Changed by the driver-core engineer (additive only): optional `jobPaths` (builds/cache dirs a backend's tasks
- * use, reported by the `config` stage) and `servicePorts` (ports to wait for when the job payload names none).
- *
  * The seam between the driver's stages and where a job's task actually runs. Two implementations:
  * `fargate` (ECS through the AWS SDK) and `local` (this machine: helper side as processes, user side in a
  * busybox-only chroot), both running the same agent and channel code, so tests of `local` exercise the

@@ -6,7 +6,7 @@
 import type { Task } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/load.js";
-import { awsError, FakeEcs } from "./backends/fargate-fake-ecs.js";
+import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
 import { isPastRetention, runJanitor } from "./janitor.js";
 
 const config = parseConfig({

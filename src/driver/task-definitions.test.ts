@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { buildContainerCommand } from "../agent/build-loop.js";
 import type { JobTaskShape } from "./backend.js";
-import { awsError, FakeEcs } from "./backends/fargate-fake-ecs.js";
+import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
 import { parseTaskDefinitionArn, TaskDefinitionCache } from "./task-definitions.js";
 import {
   canonicalJson,

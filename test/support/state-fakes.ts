@@ -2,11 +2,11 @@
  * Hand-written stand-ins for the unit tests of the control-plane modules: each AWS client answers each
  * command by name from a table of functions and keeps what it was sent. (Integration tests use moto.)
  */
-import type { ConfigInput } from "../config/index.js";
-import { parseConfig, parseResources } from "../config/index.js";
-import type { ControlPlaneDeps, GitLabJobsApi } from "./deps.js";
-import type { EcsApi } from "./manager-tasks.js";
-import type { StateDb } from "./state-table.js";
+import type { ConfigInput } from "../../src/config/index.js";
+import { parseConfig, parseResources } from "../../src/config/index.js";
+import type { ControlPlaneDeps, GitLabJobsApi } from "../../src/control-plane/deps.js";
+import type { EcsApi } from "../../src/control-plane/manager-tasks.js";
+import type { StateDb } from "../../src/control-plane/state-table.js";
 
 type Answer = (input: Record<string, unknown>) => unknown;
 
