@@ -5,8 +5,8 @@
  */
 import type { Task } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../config/load.js";
 import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
+import { parseConfig } from "../config/load.js";
 import { isPastRetention, runJanitor } from "./janitor.js";
 
 const config = parseConfig({

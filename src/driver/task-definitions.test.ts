@@ -4,9 +4,9 @@
  * tests are in test/driver/fargate-task-definitions.test.ts.
  */
 import { describe, expect, it } from "vitest";
+import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
 import { buildContainerCommand } from "../agent/build-loop.js";
 import type { JobTaskShape } from "./backend.js";
-import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
 import { parseTaskDefinitionArn, TaskDefinitionCache } from "./task-definitions.js";
 import {
   canonicalJson,

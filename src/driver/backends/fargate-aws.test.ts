@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { batches, isThrottling, taskIdOf, withBackoff } from "./fargate-aws.js";
 import { awsError } from "../../../test/support/fake-ecs.js";
+import { batches, isThrottling, taskIdOf, withBackoff } from "./fargate-aws.js";
 import { fargateSizeProblem } from "./fargate-sizes.js";
 
 describe("withBackoff", () => {
