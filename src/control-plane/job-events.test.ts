@@ -1,8 +1,8 @@
 import type { PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { describe, expect, it } from "vitest";
 import { FakePublisher } from "../../test/webhook/support/fakes.js";
+import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../events/patterns.js";
 import type { GitlabJob } from "../gitlab/payloads.js";
-import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "./event-patterns.js";
 import {
   batchEntries,
   deadLetter,

@@ -14,8 +14,8 @@
  */
 import type { PutEventsRequest, PutEventsRequestEntry, PutEventsResponse } from "@aws-sdk/client-eventbridge";
 import * as z from "zod";
+import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../events/patterns.js";
 import type { GitlabJob } from "../gitlab/payloads.js";
-import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "./event-patterns.js";
 
 /** EventBridge limits: 10 entries per PutEvents request, 256 KB per entry and per request. */
 export const MAX_ENTRIES_PER_REQUEST = 10;

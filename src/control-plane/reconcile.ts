@@ -9,10 +9,10 @@
  */
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { METRICS } from "../observability/metric-names.js";
+import { clearPending, readJob, STATUS_RANK } from "../state/job-records.js";
+import { DAY_MS, PENDING_PK, type PendingItem } from "../state/table.js";
 import type { ControlPlaneDeps } from "./deps.js";
-import { clearPending, readJob, STATUS_RANK } from "./job-records.js";
 import { confirmJob, ensureManagerForJob, type PendingJobOutcome } from "./scale-up.js";
-import { DAY_MS, PENDING_PK, type PendingItem } from "./state-table.js";
 
 export interface ReconcileResult {
   checked: number;

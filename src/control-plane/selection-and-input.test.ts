@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.js";
-import { InvalidEventError, parseJobEventDetail, toEpochMs } from "./job-event-input.js";
+import { InvalidEventError, parseJobEventDetail, toEpochMs } from "../events/job-event.js";
+import { isConditionalFailure, taskIdOf } from "../state/table.js";
 import { selectRunners } from "./runner-selection.js";
-import { isConditionalFailure, taskIdOf } from "./state-table.js";
 
 const config = parseConfig({
   gitlab: { url: "https://gitlab.example.com" },

@@ -5,6 +5,7 @@
  * same protocol production uses.
  */
 import type { Architecture, Capacity, TaskSize } from "../config/schema.js";
+import type { JobIdentity } from "../state/job-task-size.js";
 
 /** One container the job task runs besides the helper: the user's image, or a service. */
 export interface ContainerSpec {
@@ -41,13 +42,7 @@ export interface JobRunSettings {
 }
 
 /** Identifies the job a task belongs to (tags, logs, janitor). */
-export interface JobIdentity {
-  runnerName: string;
-  projectId: string;
-  jobId: string;
-  /** Task id of the manager that started it: the janitor stops tasks whose manager is gone. */
-  managerTaskId: string;
-}
+export type { JobIdentity };
 
 /** How the driver reaches the agent in a started task, and proves who it is. */
 export interface AgentEndpoint {

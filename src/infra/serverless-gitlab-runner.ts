@@ -20,11 +20,7 @@ import {
   type Resources,
   runnerTokenParameterName,
 } from "../config/index.js";
-import {
-  JOB_STATUS_PATTERN,
-  PENDING_JOB_PATTERN,
-  toCdkEventPattern,
-} from "../control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN, toCdkEventPattern } from "../events/patterns.js";
 import type { FunctionName } from "../functions/catalog.js";
 import { RUNNER_NAME_ENV } from "../manager/settings.js";
 import { Compute, jobFamilyScopeOf } from "./compute.js";

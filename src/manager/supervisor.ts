@@ -7,7 +7,7 @@
  * (the scheduler's idle stop). State-table trouble is logged and retried, never a reason to stop the runner.
  */
 import { constants } from "node:os";
-import type { RecordState } from "./state-record.js";
+import type { RecordState } from "../state/manager-record.js";
 
 export interface ChildExit {
   code: number | null;

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireSchedulerLease } from "../../src/control-plane/scheduler-lease.js";
+import { acquireSchedulerLease } from "../../src/state/lease.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
 const repo = resolve(import.meta.dirname, "../..");

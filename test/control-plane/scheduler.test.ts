@@ -8,14 +8,14 @@ import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/config/index.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import type { JobEventInput } from "../../src/control-plane/job-event-input.js";
-import { recordJobEvent } from "../../src/control-plane/job-records.js";
-import { readSlot } from "../../src/control-plane/manager-slots.js";
 import { ensureManager } from "../../src/control-plane/scale-up.js";
 import { runSchedulerPeriod } from "../../src/control-plane/scheduler.js";
-import { type ManagerItem, managerSk, runnerPk, taskIdOf } from "../../src/control-plane/state-table.js";
+import type { JobEventInput } from "../../src/events/job-event.js";
 import { GitLabRestClient } from "../../src/gitlab/rest-client.js";
 import { METRICS } from "../../src/observability/metric-names.js";
+import { recordJobEvent } from "../../src/state/job-records.js";
+import { readSlot } from "../../src/state/slots.js";
+import { type ManagerItem, managerSk, runnerPk, taskIdOf } from "../../src/state/table.js";
 import { GitLabApiSim } from "../support/gitlab-api-sim.js";
 import { createFixture, type Fixture, metricCount, type PrivateMoto, startPrivateMoto } from "./harness.js";
 

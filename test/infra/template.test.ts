@@ -10,7 +10,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AGENT_CHANNEL_PORT, parseConfig, parseResources } from "../../src/config/index.js";
-import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/events/patterns.js";
 import { LAMBDA_NODE_MAJOR } from "../../src/functions/catalog.js";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 import { METRIC_NAMESPACE, METRICS } from "../../src/observability/metric-names.js";

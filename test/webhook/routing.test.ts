@@ -7,8 +7,8 @@
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../../src/control-plane/event-patterns.js";
 import { jobEventDetailSchema } from "../../src/control-plane/job-events.js";
+import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../../src/events/patterns.js";
 import { JOB_STATUSES, jobHook, pipelineHook } from "./fixtures/payloads.js";
 import { SIGNING_KEY } from "./support/fakes.js";
 import { createMotoWorld, drainQueue, type MotoWorld } from "./support/moto-world.js";

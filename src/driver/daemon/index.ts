@@ -9,11 +9,11 @@ import { jobSettingsSchema } from "../../config/schema.js";
 import { createEmfWriter, type EmfWriter } from "../../observability/emf.js";
 import { createLogger } from "../../observability/logger.js";
 import { MANAGER_METRIC_SERVICE } from "../../observability/metric-names.js";
+import type { JobCounter } from "../../state/job-counter.js";
 import type { Backend } from "../backend.js";
 import { LocalBackend, type LocalImage } from "../backends/local.js";
 import type { StageEnv } from "../job-spec.js";
 import type { DriverContext, JobState, RunnerJobSettings } from "../stages/context.js";
-import type { JobCounter } from "./job-counter.js";
 import { type DaemonServer, listenDaemon } from "./server.js";
 import { socketPathFrom } from "./wire.js";
 
@@ -82,7 +82,7 @@ async function jobCounterFromEnv(env: NodeJS.ProcessEnv): Promise<JobCounter | u
       import("@aws-sdk/client-dynamodb"),
       import("@aws-sdk/lib-dynamodb"),
       import("../../config/load.js"),
-      import("./job-counter.js"),
+      import("../../state/job-counter.js"),
     ]);
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   return stateTableJobCounter(db, loadResourcesFromEnv(env).stateTableName);

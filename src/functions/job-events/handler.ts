@@ -4,11 +4,11 @@
  */
 import type { EventBridgeEvent } from "aws-lambda";
 import { loadConfigFromEnv, loadResourcesFromEnv } from "../../config/index.js";
-import { parseJobEventDetail } from "../../control-plane/job-event-input.js";
-import { type RecordOutcome, recordJobEvent } from "../../control-plane/job-records.js";
 import { createDocumentClient, powertoolsMetrics } from "../../control-plane/runtime-common.js";
+import { parseJobEventDetail } from "../../events/job-event.js";
 import { jobCostEstimator } from "../../observability/cost-per-job.js";
 import { createLogger } from "../../observability/logger.js";
+import { type RecordOutcome, recordJobEvent } from "../../state/job-records.js";
 
 const logger = createLogger("job-events");
 const { sink, metrics } = powertoolsMetrics("job-events");

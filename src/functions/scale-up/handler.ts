@@ -4,9 +4,9 @@
  * idempotent, so a retry never starts a second manager.
  */
 import type { EventBridgeEvent } from "aws-lambda";
-import { parseJobEventDetail } from "../../control-plane/job-event-input.js";
 import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
 import { handlePendingJob, type PendingJobOutcome } from "../../control-plane/scale-up.js";
+import { parseJobEventDetail } from "../../events/job-event.js";
 import { createLogger } from "../../observability/logger.js";
 
 const logger = createLogger("scale-up");

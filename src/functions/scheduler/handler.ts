@@ -8,9 +8,9 @@
 import type { Context, ScheduledEvent } from "aws-lambda";
 import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
 import { runSchedulerPeriod, type SchedulerResult } from "../../control-plane/scheduler.js";
-import { acquireSchedulerLease } from "../../control-plane/scheduler-lease.js";
 import { type JanitorReport, runJanitor } from "../../driver/janitor.js";
 import { createLogger } from "../../observability/logger.js";
+import { acquireSchedulerLease } from "../../state/lease.js";
 
 const logger = createLogger("scheduler");
 const { sink, metrics } = powertoolsMetrics("scheduler");

@@ -5,7 +5,7 @@ import {
   JOB_STATUS_PATTERN,
   PENDING_JOB_PATTERN,
   toCdkEventPattern,
-} from "./event-patterns.js";
+} from "./patterns.js";
 
 describe("job event rule patterns", () => {
   it("select our source and detail-type; scale-up only pending jobs", () => {

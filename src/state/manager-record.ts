@@ -1,21 +1,21 @@
 /**
  * The manager's own record in the state table (docs/architecture.md "State table"), seen from inside the
- * manager task. Keys and names come from src/control-plane/state-table.ts, which owns the table layout.
+ * manager task. Keys and names come from table.ts, which owns the table layout.
  *
  * The record is created by scale-up (state STARTING) in the same transaction that activates the slot, with
  * `attribute_not_exists(pk)`. So the manager only ever UPDATES an existing record: creating it first would make
  * that transaction fail and scale-up stop this task. Every write is conditional on the record naming this task.
  */
 import { GetCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { deleteSlotOfTask } from "./slots.js";
 import {
   isConditionalFailure,
   type ManagerState,
   managerSk,
   runnerPk,
-  SLOT_SK,
   type StateDb,
   taskIdOf,
-} from "../control-plane/state-table.js";
+} from "./table.js";
 
 /** What the manager learns from its record: a state, or that the record does not exist (yet). */
 export type RecordState = ManagerState | "MISSING";
@@ -144,14 +144,7 @@ export async function markSelfDraining(
     await ref.db.send(
       new TransactWriteCommand({
         TransactItems: [
-          {
-            Delete: {
-              TableName: ref.tableName,
-              Key: { pk: runnerPk(ref.runnerName), sk: SLOT_SK },
-              ConditionExpression: "taskArn = :arn",
-              ExpressionAttributeValues: { ":arn": ref.taskArn },
-            },
-          },
+          deleteSlotOfTask(ref.tableName, ref.runnerName, ref.taskArn),
           { Update: drainUpdate(ref, reason, nowMs) },
         ],
       }),

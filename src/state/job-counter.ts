@@ -5,10 +5,9 @@
  * driver outside a managed task (development) never creates stray items.
  */
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { managerSk, runnerPk, type StateDb } from "../../control-plane/state-table.js";
-import type { PricedTask } from "../../observability/cost.js";
-import type { JobIdentity } from "../backend.js";
-import { recordJobTaskSize } from "./job-task-size.js";
+import type { PricedTask } from "../observability/cost.js";
+import { type JobIdentity, recordJobTaskSize } from "./job-task-size.js";
+import { managerSk, runnerPk, type StateDb } from "./table.js";
 
 export interface JobCounter {
   started(identity: JobIdentity): Promise<void>;

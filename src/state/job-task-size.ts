@@ -6,10 +6,18 @@
  * created without `statusRank` would make every later status update fail.
  */
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { isConditionalFailure, JOB_SK, jobPk, type StateDb } from "../../control-plane/state-table.js";
-import { INCLUDED_STORAGE_GIB, type PricedTask } from "../../observability/cost.js";
-import type { JobTaskSizeAttributes } from "../../observability/cost-per-job.js";
-import type { JobIdentity } from "../backend.js";
+import { INCLUDED_STORAGE_GIB, type PricedTask } from "../observability/cost.js";
+import type { JobTaskSizeAttributes } from "../observability/cost-per-job.js";
+import { isConditionalFailure, JOB_SK, jobPk, type StateDb } from "./table.js";
+
+/** Which job of which manager: the driver's name for a job. */
+export interface JobIdentity {
+  runnerName: string;
+  projectId: string;
+  jobId: string;
+  /** Task id of the manager that started it: the janitor stops tasks whose manager is gone. */
+  managerTaskId: string;
+}
 
 /** Whether the record got the size: false when there is no job record (yet) or the ids are not GitLab's. */
 export async function recordJobTaskSize(

@@ -4,9 +4,9 @@
  * and a repeated delivery of the same status changes nothing.
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { type JobEventInput, toEpochMs } from "../events/job-event.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { LogSink, MetricsSink } from "./deps.js";
-import { type JobEventInput, toEpochMs } from "./job-event-input.js";
+import type { LogSink, MetricsSink } from "../observability/sinks.js";
 import {
   DAY_MS,
   expiresAtFor,
@@ -19,7 +19,7 @@ import {
   pendingSk,
   type StateDb,
   TTL_ATTRIBUTE,
-} from "./state-table.js";
+} from "./table.js";
 
 export const STATUS_RANK: Readonly<Record<string, number>> = {
   created: 0,

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { conditionalFailure, scripted } from "../../test/support/state-fakes.js";
 import { METRICS } from "../observability/metric-names.js";
 import { recordJobEvent } from "./job-records.js";
-import { acquireSlot, activateSlot, releaseSlot } from "./manager-slots.js";
-import type { StateDb } from "./state-table.js";
+import { acquireSlot, activateSlot, releaseSlot } from "./slots.js";
+import type { StateDb } from "./table.js";
 
 const NOW = 1_000_000_000;
 const silent = { debug() {}, info() {}, warn() {}, error() {} } as never;

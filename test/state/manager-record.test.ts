@@ -2,8 +2,6 @@
 import { randomBytes } from "node:crypto";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import { acquireSlot, activateSlot } from "../../src/control-plane/manager-slots.js";
-import { managerSk, runnerPk, taskIdOf } from "../../src/control-plane/state-table.js";
 import {
   heartbeat,
   type ManagerRecordRef,
@@ -11,8 +9,16 @@ import {
   markSelfDraining,
   markStopped,
   readManagerState,
-} from "../../src/manager/state-record.js";
-import { createStateTable, documentClient, fakeTaskArn, readRecord, readSlotItem } from "./support.js";
+} from "../../src/state/manager-record.js";
+import { acquireSlot, activateSlot } from "../../src/state/slots.js";
+import { managerSk, runnerPk, taskIdOf } from "../../src/state/table.js";
+import {
+  createStateTable,
+  documentClient,
+  fakeTaskArn,
+  readRecord,
+  readSlotItem,
+} from "../manager/support.js";
 
 const table = `sgr-manager-record-${randomBytes(4).toString("hex")}`;
 const db = documentClient();

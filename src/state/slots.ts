@@ -22,7 +22,7 @@ import {
   type SlotItem,
   type StateStore,
   taskIdOf,
-} from "./state-table.js";
+} from "./table.js";
 
 export type SlotStore = StateStore;
 
@@ -212,14 +212,7 @@ export async function freeSlotOfGoneManager(
     await store.db.send(
       new TransactWriteCommand({
         TransactItems: [
-          {
-            Delete: {
-              TableName: store.tableName,
-              Key: { pk: runnerPk(runnerName), sk: SLOT_SK },
-              ConditionExpression: "taskArn = :arn",
-              ExpressionAttributeValues: { ":arn": taskArn },
-            },
-          },
+          deleteSlotOfTask(store.tableName, runnerName, taskArn),
           markStoppedUpdate(store.tableName, runnerName, taskArn, reason, nowMs),
         ],
       }),
@@ -229,6 +222,18 @@ export async function freeSlotOfGoneManager(
     if (isConditionalFailure(err)) return false;
     throw err;
   }
+}
+
+/** Transaction item: the runner's slot is deleted, only while it points at `taskArn`. */
+export function deleteSlotOfTask(tableName: string, runnerName: string, taskArn: string) {
+  return {
+    Delete: {
+      TableName: tableName,
+      Key: { pk: runnerPk(runnerName), sk: SLOT_SK },
+      ConditionExpression: "taskArn = :arn",
+      ExpressionAttributeValues: { ":arn": taskArn },
+    },
+  };
 }
 
 /** Transaction item: manager record → STOPPED (created if it was never written, e.g. a crash mid-start). */

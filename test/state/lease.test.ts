@@ -4,9 +4,9 @@
  */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireSchedulerLease } from "../../src/control-plane/scheduler-lease.js";
-import { SCHEDULER_LEASE_KEY } from "../../src/control-plane/state-table.js";
-import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
+import { acquireSchedulerLease } from "../../src/state/lease.js";
+import { SCHEDULER_LEASE_KEY } from "../../src/state/table.js";
+import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "../control-plane/harness.js";
 
 let moto: PrivateMoto;
 beforeAll(async () => {

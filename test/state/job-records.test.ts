@@ -4,11 +4,11 @@
  */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { JobEventInput } from "../../src/control-plane/job-event-input.js";
-import { type JobRecordDeps, recordJobEvent } from "../../src/control-plane/job-records.js";
-import { JOB_SK, jobPk, PENDING_PK, pendingSk } from "../../src/control-plane/state-table.js";
+import type { JobEventInput } from "../../src/events/job-event.js";
 import { METRICS } from "../../src/observability/metric-names.js";
-import { createFixture, type Fixture } from "./harness.js";
+import { type JobRecordDeps, recordJobEvent } from "../../src/state/job-records.js";
+import { JOB_SK, jobPk, PENDING_PK, pendingSk } from "../../src/state/table.js";
+import { createFixture, type Fixture } from "../control-plane/harness.js";
 
 let f: Fixture;
 let deps: JobRecordDeps;

@@ -12,7 +12,7 @@ import {
   SCHEDULER_LEASE_KEY,
   type StateStore,
   TTL_ATTRIBUTE,
-} from "./state-table.js";
+} from "./table.js";
 
 export interface SchedulerLease {
   owner: string;
