@@ -3,10 +3,10 @@
  * (and by tests): AWS clients, the GitLab API, a clock, and where logs and metrics go.
  */
 import type { Config, Resources } from "../config/index.js";
+import type { EcsApi } from "../fargate/ecs.js";
 import type { GitLabJob } from "../gitlab/rest-client.js";
 import type { LogSink, MetricsSink } from "../observability/sinks.js";
 import type { StateDb } from "../state/table.js";
-import type { EcsApi } from "./manager-tasks.js";
 
 /** The two GitLab reads the control plane makes (GitLabRestClient implements it). */
 export interface GitLabJobsApi {

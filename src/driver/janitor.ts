@@ -17,15 +17,8 @@ import {
   type Task,
 } from "@aws-sdk/client-ecs";
 import type { Config } from "../config/schema.js";
+import { batches, type EcsApi, errorMessage, isThrottling, taskIdOf, withBackoff } from "../fargate/ecs.js";
 import { JOB_TASK_TAGS } from "./backends/fargate.js";
-import {
-  batches,
-  type EcsApi,
-  errorMessage,
-  isThrottling,
-  taskIdOf,
-  withBackoff,
-} from "./backends/fargate-aws.js";
 import { listFamilyRevisions } from "./task-definitions.js";
 import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "./task-definitions-layout.js";
 

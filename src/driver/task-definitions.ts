@@ -21,8 +21,8 @@ import {
   RegisterTaskDefinitionCommand,
   TagResourceCommand,
 } from "@aws-sdk/client-ecs";
+import { type EcsApi, errorMessage, isThrottling, withBackoff } from "../fargate/ecs.js";
 import type { JobTaskShape } from "./backend.js";
-import { type EcsApi, errorMessage, isThrottling, withBackoff } from "./backends/fargate-aws.js";
 import {
   dayOf,
   type JobTaskDefinitionSettings,

@@ -13,9 +13,9 @@ import {
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { FargateBackend } from "../../src/driver/backends/fargate.js";
-import { taskIdOf } from "../../src/driver/backends/fargate-aws.js";
 import { runJanitor } from "../../src/driver/janitor.js";
 import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
+import { taskIdOf } from "../../src/fargate/ecs.js";
 import {
   clientsForAccount,
   countingClient,

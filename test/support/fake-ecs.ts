@@ -3,7 +3,7 @@
  * and every call is recorded. Used where moto cannot go (PENDING tasks, stop codes, capacity failures, throttling).
  * Test-only: nothing in production imports it.
  */
-import type { EcsApi } from "../../src/driver/backends/fargate-aws.js";
+import type { EcsApi } from "../../src/fargate/ecs.js";
 
 export type Handler = (input: Record<string, unknown>) => unknown;
 

@@ -5,7 +5,7 @@
 import type { ConfigInput } from "../../src/config/index.js";
 import { parseConfig, parseResources } from "../../src/config/index.js";
 import type { ControlPlaneDeps, GitLabJobsApi } from "../../src/control-plane/deps.js";
-import type { EcsApi } from "../../src/control-plane/manager-tasks.js";
+import type { EcsApi } from "../../src/fargate/ecs.js";
 import type { StateDb } from "../../src/state/table.js";
 
 type Answer = (input: Record<string, unknown>) => unknown;

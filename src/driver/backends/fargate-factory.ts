@@ -5,9 +5,9 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Resources } from "../../config/resources.js";
 import type { Architecture } from "../../config/schema.js";
+import type { EcsApi } from "../../fargate/ecs.js";
 import { TaskDefinitionCache } from "../task-definitions.js";
 import { FargateBackend } from "./fargate.js";
-import type { EcsApi } from "./fargate-aws.js";
 
 export interface FargateBackendDeps {
   ecs: EcsApi;

@@ -1,7 +1,7 @@
 /** ECS task → TaskState, through statuses and stop reasons moto never produces. */
 import type { Task } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { isCapacityUnavailable, taskStateOf } from "./fargate-state.js";
+import { taskStateOf } from "./fargate-state.js";
 
 const stopped = (task: Partial<Task>): Task => ({ lastStatus: "STOPPED", desiredStatus: "STOPPED", ...task });
 
@@ -84,14 +84,5 @@ describe("taskStateOf", () => {
     expect(taskStateOf(stopped({ containers: [{ name: "helper", exitCode: 3 }] }))).not.toHaveProperty(
       "exitCode",
     );
-  });
-});
-
-describe("isCapacityUnavailable", () => {
-  it("recognises ECS's capacity messages and nothing else", () => {
-    expect(isCapacityUnavailable("Capacity is unavailable at this time. Please try again later")).toBe(true);
-    expect(isCapacityUnavailable("RESOURCE:MEMORY")).toBe(false);
-    expect(isCapacityUnavailable("CannotPullContainerError")).toBe(false);
-    expect(isCapacityUnavailable(undefined)).toBe(false);
   });
 });

@@ -8,13 +8,6 @@ import { BUILD_CONTAINER, HELPER_CONTAINER } from "../task-definitions-layout.js
 
 const STARTING = new Set(["PROVISIONING", "PENDING", "ACTIVATING"]);
 
-/** RunTask failures and stop reasons that mean "no Spot capacity now" (the one case that falls back to on-demand). */
-export function isCapacityUnavailable(reason: string | undefined): boolean {
-  return /capacity is unavailable|insufficient capacity|no (spot )?capacity|capacity.*not available/i.test(
-    reason ?? "",
-  );
-}
-
 function containerNamed(task: Task, name: string): Container | undefined {
   return task.containers?.find((c) => c.name === name);
 }

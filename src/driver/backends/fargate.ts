@@ -8,7 +8,6 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import {
   DescribeTasksCommand,
   ListTasksCommand,
-  RunTaskCommand,
   type RunTaskCommandInput,
   StopTaskCommand,
   type Task,
@@ -16,12 +15,19 @@ import {
 } from "@aws-sdk/client-ecs";
 import { AGENT_CHANNEL_PORT } from "../../config/ports.js";
 import type { Architecture, Capacity } from "../../config/schema.js";
+import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../fargate/ecs.js";
+import {
+  CapacityUnavailableError,
+  isCapacityUnavailable,
+  RunTaskFailedError,
+  runOneTask,
+  withSpotFallback,
+} from "../../fargate/run-task.js";
 import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../backend.js";
 import type { ResolvedTaskDefinition, TaskDefinitionCache } from "../task-definitions.js";
 import { HELPER_CONTAINER } from "../task-definitions-layout.js";
-import { batches, type EcsApi, errorMessage, isThrottling, sleep, withBackoff } from "./fargate-aws.js";
 import { fargateSizeProblem } from "./fargate-sizes.js";
-import { isCapacityUnavailable, taskStateOf } from "./fargate-state.js";
+import { taskStateOf } from "./fargate-state.js";
 
 /** Environment the helper container's agent receives through the RunTask override (never a task definition). */
 export const AGENT_ENV = {
@@ -50,9 +56,6 @@ export class FargateBackendError extends Error {
     this.name = "FargateBackendError";
   }
 }
-
-/** RunTask on Fargate Spot found no capacity: the one failure that falls back to on-demand. */
-class CapacityUnavailableError extends FargateBackendError {}
 
 export interface FargateBackendOptions {
   ecs: EcsApi;
@@ -290,18 +293,24 @@ export class FargateBackend implements Backend {
     definition: ResolvedTaskDefinition,
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
-    const capacity = request.settings.capacity;
     try {
-      return await this.launch(request, definition, capacity, signal);
-    } catch (err) {
-      if (capacity !== "FARGATE_SPOT" || !(err instanceof CapacityUnavailableError)) throw err;
-      const line = `Fargate Spot has no capacity for this job right now (${err.message}); running it on on-demand Fargate instead`;
-      request.notice?.(line);
-      this.options.logger?.info("spot capacity unavailable, falling back to on-demand", {
-        jobId: request.identity.jobId,
-      });
+      const started = await withSpotFallback(
+        request.settings.capacity,
+        (capacity) => this.launch(request, definition, capacity, signal),
+        (reason) => {
+          request.notice?.(
+            `Fargate Spot has no capacity for this job right now (${reason}); running it on on-demand Fargate instead`,
+          );
+          this.options.logger?.info("spot capacity unavailable, falling back to on-demand", {
+            jobId: request.identity.jobId,
+          });
+        },
+      );
       // Said on the result too: the job is priced at the capacity it really ran on (JobTaskCostUsd).
-      return { ...(await this.launch(request, definition, "FARGATE", signal)), capacity: "FARGATE" };
+      return started.spotFallback ? { ...started.value, capacity: "FARGATE" } : started.value;
+    } catch (err) {
+      if (err instanceof CapacityUnavailableError) throw new FargateBackendError(err.message, { cause: err });
+      throw err;
     }
   }
 
@@ -332,31 +341,15 @@ export class FargateBackend implements Backend {
       },
       clientToken: clientTokenFor(request, capacity),
     };
-    const result = await withBackoff(
-      () => this.options.ecs.send(new RunTaskCommand(input), { abortSignal: signal }),
-      {
-        attempts: 6,
-        baseDelayMs: 250,
-        maxDelayMs: 5000,
-        isRetryable: isThrottling,
-        signal,
-        sleep: this.wait,
-      },
-    ).catch((err: unknown) => {
-      // Capacity shortages usually come back as RunTask failures, but be ready for them as an exception too.
-      if (isCapacityUnavailable(errorMessage(err))) {
-        throw new CapacityUnavailableError(errorMessage(err), { cause: err });
-      }
-      throw err;
+    const task = await runOneTask(this.options.ecs, input, {
+      retry: { attempts: 6, baseDelayMs: 250, maxDelayMs: 5000, isRetryable: isThrottling, sleep: this.wait },
+      signal,
+    }).catch((err: unknown) => {
+      if (!(err instanceof RunTaskFailedError)) throw err;
+      throw new FargateBackendError(
+        `ECS did not start the job task: ${err.reasons[0] || "no task and no reason returned"}`,
+      );
     });
-    const task = result.tasks?.[0];
-    if (!task?.taskArn) {
-      const failure = result.failures?.[0];
-      const reason =
-        [failure?.reason, failure?.detail].filter(Boolean).join(": ") || "no task and no reason returned";
-      if (isCapacityUnavailable(reason)) throw new CapacityUnavailableError(reason);
-      throw new FargateBackendError(`ECS did not start the job task: ${reason}`);
-    }
     this.options.logger?.info("job task started", {
       taskArn: task.taskArn,
       family: definition.family,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { awsError } from "../../../test/support/fake-ecs.js";
-import { batches, isThrottling, taskIdOf, withBackoff } from "./fargate-aws.js";
-import { fargateSizeProblem } from "./fargate-sizes.js";
+import { awsError } from "../../test/support/fake-ecs.js";
+import { fargateSizeProblem } from "../driver/backends/fargate-sizes.js";
+import { batches, isThrottling, taskIdOf, withBackoff } from "./ecs.js";
 
 describe("withBackoff", () => {
   it("retries retryable errors with growing, capped delays, then gives up with the last error", async () => {

@@ -1,5 +1,6 @@
 /**
- * Small helpers the fargate backend, the task-definition cache and the janitor share: the narrow ECS client
+ * The one ECS client shape every caller is given, and the helpers they share: retry with backoff for ECS's rate
+ * limits, batching, task ids.
  * type they are given, retry with backoff for ECS's rate limits, and batching.
  */
 import type { ECSClient } from "@aws-sdk/client-ecs";
