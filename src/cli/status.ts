@@ -136,7 +136,7 @@ export async function collectStatus(
   };
 }
 
-/** The manager writes `runningSince` when it goes RUNNING (src/manager/state-record.ts). */
+/** The manager writes `runningSince` when it goes RUNNING (src/state/manager-record.ts). */
 function startupSeconds(manager: ManagerItem & { runningSince?: number }): number | null {
   const { runningSince, startedAt } = manager;
   return typeof runningSince === "number" && runningSince >= startedAt

@@ -1,6 +1,6 @@
 /**
  * Pending job → a manager for a runner configuration that can take it, exactly one per configuration.
- * The manager slot (manager-slots.ts) decides who starts it; everything here is safe to run again
+ * The manager slot (src/state/slots.ts) decides who starts it; everything here is safe to run again
  * (EventBridge retries, reconciler passes), because a held slot turns every repeat into a no-op.
  */
 import type { RunnerConfig } from "../config/index.js";

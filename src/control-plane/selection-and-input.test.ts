@@ -74,9 +74,9 @@ describe("state table helpers", () => {
   });
 });
 
-describe("contract with the webhook's events (job-events.ts)", () => {
+describe("contract with the webhook's events (events/job-event.ts)", () => {
   it("accepts every detail the webhook emits, for each status", async () => {
-    const { jobEventDetailSchema } = await import("./job-events.js");
+    const { jobEventDetailSchema } = await import("../events/job-event.js");
     for (const status of ["created", "pending", "running", "success", "failed", "canceled"]) {
       const detail = jobEventDetailSchema.parse({
         kind: "build",

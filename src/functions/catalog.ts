@@ -4,7 +4,7 @@
  */
 export const FUNCTIONS = {
   /** GitLab webhook (Function URL) → verified, normalised job events on the bus. */
-  webhook: "src/functions/webhook/handler.ts",
+  webhook: "src/webhook/handler.ts",
   /** Pending job event → exactly one runner manager per runner configuration. */
   "scale-up": "src/functions/scale-up/handler.ts",
   /** Every job status change → job records (for the reconciler) and queue-to-start metrics. */

@@ -20,7 +20,7 @@ export interface RunnerChild {
   exited: Promise<ChildExit>;
 }
 
-/** The manager's record, bound to this task (src/manager/state-record.ts). */
+/** The manager's record, bound to this task (src/state/manager-record.ts). */
 export interface ManagerRecord {
   markRunning(nowMs: number): Promise<RecordState>;
   readState(): Promise<RecordState>;

@@ -36,7 +36,7 @@ export function jobCostEstimator(config: Config, region: string) {
   };
 }
 
-/** What the driver writes on a job's state-table record (src/driver/daemon/job-task-size.ts). */
+/** What the driver writes on a job's state-table record (src/state/job-task-size.ts). */
 export interface JobTaskSizeAttributes {
   taskCpu?: number;
   taskMemoryMiB?: number;

@@ -18,7 +18,7 @@ export const SLOT_SK = "SLOT";
 export const MANAGER_SK_PREFIX = "MANAGER#";
 export const JOB_SK = "JOB";
 export const PENDING_PK = "PENDING";
-/** The scheduler's lease (scheduler-lease.ts): one item, so one period runs at a time. */
+/** The scheduler's lease (lease.ts): one item, so one period runs at a time. */
 export const SCHEDULER_LEASE_KEY = { pk: "SCHEDULER", sk: "LEASE" } as const;
 
 export const runnerPk = (runnerName: string) => `RUNNER#${runnerName}`;

@@ -13,7 +13,7 @@
  *    events are not lost silently: GitLab's "Resend request" can deliver them again.
  */
 import type { PutEventsRequest, PutEventsRequestEntry, PutEventsResponse } from "@aws-sdk/client-eventbridge";
-import * as z from "zod";
+import type { JobEventDetail } from "../events/job-event.js";
 import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../events/patterns.js";
 import type { GitlabJob } from "../gitlab/payloads.js";
 
@@ -27,30 +27,6 @@ export const MAX_SQS_MESSAGE_BYTES = 256 * 1024;
 const MAX_NAME_CHARS = 255;
 const MAX_PATH_CHARS = 1024;
 const MAX_RUNNER_TAGS = 100;
-
-/** The `detail` of a job event: the contract with scale-up and job-events (docs/architecture.md). */
-export const jobEventDetailSchema = z.object({
-  /** Which hook reported the job: `build` (Job Hook) or `pipeline` (an element of a Pipeline Hook's builds[]). */
-  kind: z.enum(["build", "pipeline"]),
-  /** GitLab job status: created, pending, running, success, failed, canceled (pipeline builds: also others). */
-  status: z.string(),
-  projectId: z.number().int(),
-  projectPath: z.string().nullable(),
-  jobId: z.number().int(),
-  jobName: z.string().nullable(),
-  pipelineId: z.number().int().nullable(),
-  /** The runner that took the job (the runner's tags, not the job's), or null. */
-  runner: z.object({ id: z.number().int(), tags: z.array(z.string()) }).nullable(),
-  createdAt: z.string().nullable(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  queuedDurationSeconds: z.number().nullable(),
-  /** Dedupe key of the delivery that carried the job, or null when GitLab sent none. */
-  deliveryId: z.string().nullable(),
-  /** When the webhook received the delivery (ISO 8601). */
-  receivedAt: z.string(),
-});
-export type JobEventDetail = z.infer<typeof jobEventDetailSchema>;
 
 export interface DeliveryContext {
   kind: JobEventDetail["kind"];

@@ -1,11 +1,7 @@
 /** The webhook handler around injected dependencies: what handler.ts exports and what tests and the benchmark drive. */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
-import {
-  type DeliveryLog,
-  handleWebhookDelivery,
-  type WebhookDependencies,
-} from "../../control-plane/webhook-delivery.js";
+import { type DeliveryLog, handleWebhookDelivery, type WebhookDependencies } from "./delivery.js";
 import { fromFunctionUrlEvent, toFunctionUrlResult } from "./http.js";
 
 /** The Powertools logger, or any logger with the domain's call shape (tests, the local CLI). */

@@ -4,7 +4,7 @@
  * is logged once at cold start and every request answers 500 (the deployment, not GitLab, is at fault).
  */
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
-import { createLogger } from "../../observability/logger.js";
+import { createLogger } from "../observability/logger.js";
 import { createWebhookHandler } from "./app.js";
 import { powertoolsDeliveryMetrics } from "./metrics.js";
 import { createWebhookDependencies } from "./runtime.js";

@@ -1,20 +1,20 @@
 import type { PutEventsRequestEntry } from "@aws-sdk/client-eventbridge";
 import { describe, expect, it } from "vitest";
 import { FakePublisher } from "../../test/webhook/support/fakes.js";
+import { jobEventDetailSchema } from "../events/job-event.js";
 import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../events/patterns.js";
 import type { GitlabJob } from "../gitlab/payloads.js";
 import {
   batchEntries,
   deadLetter,
   entrySizeBytes,
-  jobEventDetailSchema,
   MAX_EVENT_BYTES,
   MAX_SQS_MESSAGE_BYTES,
   publishEntries,
   toDeadLetterMessages,
   toJobEventDetail,
   toPutEventsEntry,
-} from "./job-events.js";
+} from "./publish.js";
 
 const job: GitlabJob = {
   jobId: 11,

@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 import { jobHook, pipelineHook, pushHook } from "../../test/webhook/fixtures/payloads.js";
 import { fakeWorld, NOW_MS, SIGNING_KEY } from "../../test/webhook/support/fakes.js";
 import { type DeliveryOptions, webhookRequest } from "../../test/webhook/support/requests.js";
+import { jobEventDetailSchema } from "../events/job-event.js";
 import { SecretsUnavailableError } from "../gitlab/webhook-secrets.js";
-import { jobEventDetailSchema } from "./job-events.js";
-import { handleWebhookDelivery, isJsonContentType } from "./webhook-delivery.js";
+import { handleWebhookDelivery, isJsonContentType } from "./delivery.js";
 
 const body = JSON.stringify(jobHook("pending"));
 const deliver = (world: ReturnType<typeof fakeWorld>, payload: string, options: DeliveryOptions = {}) =>

@@ -3,14 +3,9 @@
  * container. The clients are the lean JSON-protocol client (aws/json-client.ts), not the SDK's: the
  * webhook's cold start is on GitLab's delivery clock, and the SDK's client stack would triple it.
  */
-import { loadConfigFromEnv, loadResourcesFromEnv } from "../../config/load.js";
-import type {
-  DeliveryLog,
-  DeliveryMetrics,
-  WebhookDependencies,
-} from "../../control-plane/webhook-delivery.js";
-import { createDeliveryLedger } from "../../gitlab/delivery-ledger.js";
-import { createWebhookSecretProvider } from "../../gitlab/webhook-secrets.js";
+import { loadConfigFromEnv, loadResourcesFromEnv } from "../config/load.js";
+import { createDeliveryLedger } from "../gitlab/delivery-ledger.js";
+import { createWebhookSecretProvider } from "../gitlab/webhook-secrets.js";
 import {
   dynamoDeliveryTable,
   eventBridgePublisher,
@@ -25,6 +20,7 @@ import {
   SQS_SERVICE,
   SSM_SERVICE,
 } from "./aws/json-client.js";
+import type { DeliveryLog, DeliveryMetrics, WebhookDependencies } from "./delivery.js";
 
 /** GitLab gives a delivery 10 s: 3 attempts of at most 2.5 s each (plus backoff) stay inside it. */
 const CLIENT_OPTIONS: AwsJsonClientOptions = { timeoutMs: 2500, maxAttempts: 3 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { jobHook } from "../../../test/webhook/fixtures/payloads.js";
-import { fakeWorld, NOW_MS } from "../../../test/webhook/support/fakes.js";
-import { functionUrlEvent } from "../../../test/webhook/support/requests.js";
+import { jobHook } from "../../test/webhook/fixtures/payloads.js";
+import { fakeWorld, NOW_MS } from "../../test/webhook/support/fakes.js";
+import { functionUrlEvent } from "../../test/webhook/support/requests.js";
 import { createWebhookHandler } from "./app.js";
 import { createWebhookDependencies } from "./runtime.js";
 

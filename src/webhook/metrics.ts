@@ -1,7 +1,7 @@
 /** The webhook's metrics through Powertools (CloudWatch embedded metric format, one line per request). */
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { DeliveryMetrics } from "../../control-plane/webhook-delivery.js";
-import { METRIC_NAMESPACE } from "../../observability/metric-names.js";
+import { METRIC_NAMESPACE } from "../observability/metric-names.js";
+import type { DeliveryMetrics } from "./delivery.js";
 
 export interface FlushableMetrics {
   metrics: DeliveryMetrics;

@@ -16,8 +16,8 @@ import { type DeliveryKey, type DeliveryLedger, deliveryKeyOf } from "../gitlab/
 import { parseWebhookBody } from "../gitlab/payloads.js";
 import type { WebhookSecretProvider } from "../gitlab/webhook-secrets.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { DeadLetterSink, EventPublisher, PublishOptions } from "./job-events.js";
-import { deadLetter, publishEntries, toJobEventDetail, toPutEventsEntry } from "./job-events.js";
+import type { DeadLetterSink, EventPublisher, PublishOptions } from "./publish.js";
+import { deadLetter, publishEntries, toJobEventDetail, toPutEventsEntry } from "./publish.js";
 
 export interface WebhookRequest {
   method: string;

@@ -1,9 +1,9 @@
 /** The webhook's ports (SDK-typed operations) on top of the lean JSON client. */
 import type { PutEventsRequest, PutEventsResponse } from "@aws-sdk/client-eventbridge";
 import type { GetParametersResult } from "@aws-sdk/client-ssm";
-import type { DeadLetterSink, EventPublisher } from "../../../control-plane/job-events.js";
-import type { DeliveryTable } from "../../../gitlab/delivery-ledger.js";
-import type { SsmParameterReader } from "../../../gitlab/webhook-secrets.js";
+import type { DeliveryTable } from "../../gitlab/delivery-ledger.js";
+import type { SsmParameterReader } from "../../gitlab/webhook-secrets.js";
+import type { DeadLetterSink, EventPublisher } from "../publish.js";
 import type { AwsJsonClient } from "./json-client.js";
 
 export function ssmParameterReader(client: AwsJsonClient): SsmParameterReader {

@@ -1,6 +1,6 @@
 /** Lambda Function URL (API Gateway v2 payload) ↔ the webhook's request/response shapes. */
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
-import type { WebhookRequest, WebhookResponse } from "../../control-plane/webhook-delivery.js";
+import type { WebhookRequest, WebhookResponse } from "./delivery.js";
 
 /** Function URLs already lower-case header names; this keeps tests and hand-made events honest. */
 function lowerCaseHeaders(
