@@ -1,6 +1,6 @@
 /**
  * The part of the control-plane wiring every function shares (retry policy, state-table client, metrics),
- * apart from runtime.ts so the job-events bundle does not carry the ECS and SSM clients.
+ * apart from runtime.ts so the job-status bundle does not carry the ECS and SSM clients.
  */
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -19,7 +19,7 @@ export const AWS_CLIENT_SETTINGS = {
   requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
 } as const;
 
-/** The state table's document client (all the job-events function needs). */
+/** The state table's document client (all the job-status function needs). */
 export function createDocumentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient(AWS_CLIENT_SETTINGS), {
     marshallOptions: { removeUndefinedValues: true },

@@ -21,7 +21,7 @@ export const PENDING_JOB_PATTERN = {
   detail: { status: ["pending"] },
 } as const satisfies EventPatternJson;
 
-/** Every job status change → job-events (job records for the reconciler, queue-to-start metrics). */
+/** Every job status change → job-status (job records for the reconciler, queue-to-start metrics). */
 export const JOB_STATUS_PATTERN = {
   source: [JOB_EVENT_SOURCE],
   "detail-type": [JOB_EVENT_DETAIL_TYPE],

@@ -1,7 +1,7 @@
 /**
  * Records the size a job's task really got on the job's record in the state table (`JOB#<project>#<job>`/`JOB`),
  * so `sgr status` prices jobs at their actual size rather than the runner's default. Only SETs the task*
- * attributes — never a status field — and only on a record that exists: the job-events function creates and
+ * attributes — never a status field — and only on a record that exists: the job-status function creates and
  * orders the record with conditional updates (`attribute_not_exists(pk) OR statusRank < :rank`), and a record we
  * created without `statusRank` would make every later status update fail.
  */

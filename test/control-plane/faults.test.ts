@@ -131,7 +131,7 @@ describe("SSM (GitLab API token)", () => {
   });
 });
 
-describe("job-events (UpdateItem record, PutItem/DeleteItem pending marker, GetItem)", () => {
+describe("job-status (UpdateItem record, PutItem/DeleteItem pending marker, GetItem)", () => {
   const deps = (f: Fixture) => ({
     db: f.clients.db,
     tableName: f.resources.stateTableName,

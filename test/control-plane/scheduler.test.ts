@@ -307,7 +307,7 @@ describe("safety nets", () => {
     const m = await runningManager({ maxLifetimeSeconds: 3600 });
     await driverJobStarted(m);
     expect(await period(m, 30 * MIN)).toBe("busy");
-    // A job goes pending (job-events saw it) while the manager ages out.
+    // A job goes pending (job-status saw it) while the manager ages out.
     const job: JobEventInput = { status: "pending", projectId: 5, jobId: 77, runner: null };
     await recordJobEvent(
       {
@@ -345,7 +345,7 @@ describe("reconciler", () => {
   it("a pending job whose scale-up event was lost gets a manager within two schedule periods", async () => {
     const f = await createFixture(moto.endpoint, runnerConfig());
     const t0 = f.clock.now;
-    // job-events saw the job pending; the scale-up delivery was lost.
+    // job-status saw the job pending; the scale-up delivery was lost.
     await recordJobEvent(
       jobDeps(f),
       { status: "pending", projectId: 3, jobId: 300, runner: null, receivedAt: new Date(t0).toISOString() },

@@ -98,7 +98,7 @@ describe("job counter on the manager record", () => {
       variables: { SGR_CPU: "2", SGR_MEMORY: "4Gi", SGR_CAPACITY: "on-demand" },
     });
     const jobKey = { pk: jobPk(42, Number(job.id)), sk: JOB_SK };
-    // The job-events function's record, as it stands when the job runs.
+    // The job-status function's record, as it stands when the job runs.
     const statusFields = {
       status: "running",
       statusRank: 2,
@@ -154,7 +154,7 @@ describe("job counter on the manager record", () => {
     expect(await jobRecord()).toMatchObject(statusFields);
   });
 
-  it("never creates a job record the job-events function has not written", async () => {
+  it("never creates a job record the job-status function has not written", async () => {
     const identity = { runnerName, projectId: "42", jobId: "77777777", managerTaskId };
     const task = { cpu: 1024, memoryMiB: 2048, architecture: "arm64", capacity: "FARGATE" } as const;
     expect(await recordJobTaskSize(db, table, identity, task)).toBe(false);

@@ -42,7 +42,7 @@ function detailsOf(messages: { Body?: string }[]) {
 }
 
 describe("webhook → EventBridge rules → queues (moto)", () => {
-  it("routes every Job Hook status to job-events and only pending to scale-up", async () => {
+  it("routes every Job Hook status to job-status and only pending to scale-up", async () => {
     for (const [index, status] of JOB_STATUSES.entries()) {
       const body = JSON.stringify(jobHook(status, { build_id: 500 + index }));
       const response = await handler(functionUrlEvent(body, Date.now(), { signingKey: SIGNING_KEY }));

@@ -4,10 +4,10 @@
  * idempotent, so a retry never starts a second manager.
  */
 import type { EventBridgeEvent } from "aws-lambda";
-import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
-import { handlePendingJob, type PendingJobOutcome } from "../../control-plane/scale-up.js";
 import { parseJobEventDetail } from "../../events/job-event.js";
 import { createLogger } from "../../observability/logger.js";
+import { createControlPlaneDeps, powertoolsMetrics } from "../runtime.js";
+import { handlePendingJob, type PendingJobOutcome } from "../scale-up.js";
 
 const logger = createLogger("scale-up");
 const { sink, metrics } = powertoolsMetrics("scale-up");

@@ -6,11 +6,11 @@
  * another one still running (the lease) skips.
  */
 import type { Context, ScheduledEvent } from "aws-lambda";
-import { createControlPlaneDeps, powertoolsMetrics } from "../../control-plane/runtime.js";
-import { runSchedulerPeriod, type SchedulerResult } from "../../control-plane/scheduler.js";
-import { type JanitorReport, runJanitor } from "../../driver/janitor.js";
 import { createLogger } from "../../observability/logger.js";
 import { acquireSchedulerLease } from "../../state/lease.js";
+import { type JanitorReport, runJanitor } from "../janitor.js";
+import { createControlPlaneDeps, powertoolsMetrics } from "../runtime.js";
+import { runSchedulerPeriod, type SchedulerResult } from "../scheduler.js";
 
 const logger = createLogger("scheduler");
 const { sink, metrics } = powertoolsMetrics("scheduler");

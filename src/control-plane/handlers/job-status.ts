@@ -4,14 +4,14 @@
  */
 import type { EventBridgeEvent } from "aws-lambda";
 import { loadConfigFromEnv, loadResourcesFromEnv } from "../../config/index.js";
-import { createDocumentClient, powertoolsMetrics } from "../../control-plane/runtime-common.js";
 import { parseJobEventDetail } from "../../events/job-event.js";
 import { jobCostEstimator } from "../../observability/cost-per-job.js";
 import { createLogger } from "../../observability/logger.js";
 import { type RecordOutcome, recordJobEvent } from "../../state/job-records.js";
+import { createDocumentClient, powertoolsMetrics } from "../runtime-common.js";
 
-const logger = createLogger("job-events");
-const { sink, metrics } = powertoolsMetrics("job-events");
+const logger = createLogger("job-status");
+const { sink, metrics } = powertoolsMetrics("job-status");
 let wiring:
   | {
       db: ReturnType<typeof createDocumentClient>;

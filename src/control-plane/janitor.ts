@@ -17,10 +17,10 @@ import {
   type Task,
 } from "@aws-sdk/client-ecs";
 import type { Config } from "../config/schema.js";
+import { JOB_TASK_TAGS } from "../driver/backends/fargate.js";
+import { listFamilyRevisions } from "../driver/task-definitions.js";
+import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "../driver/task-definitions-layout.js";
 import { batches, type EcsApi, errorMessage, isThrottling, taskIdOf, withBackoff } from "../fargate/ecs.js";
-import { JOB_TASK_TAGS } from "./backends/fargate.js";
-import { listFamilyRevisions } from "./task-definitions.js";
-import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "./task-definitions-layout.js";
 
 export interface JanitorClients {
   ecs: EcsApi;

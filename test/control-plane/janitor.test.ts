@@ -2,7 +2,7 @@
  * The janitor against moto with real SDK v3 calls, in a moto account of its own (it sweeps every sgr-job family
  * of the account, which would otherwise include other test files' definitions): job tasks of a gone manager are
  * stopped, a live manager's are left alone, and stale definitions are deregistered, then deleted in batches of 10.
- * The age limit (maxJobSeconds) needs task creation times, which moto does not return: see src/driver/janitor.test.ts.
+ * The age limit (maxJobSeconds) needs task creation times, which moto does not return: see src/control-plane/janitor.test.ts.
  */
 import {
   DescribeTasksCommand,
@@ -12,8 +12,8 @@ import {
 } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
+import { runJanitor } from "../../src/control-plane/janitor.js";
 import { FargateBackend } from "../../src/driver/backends/fargate.js";
-import { runJanitor } from "../../src/driver/janitor.js";
 import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
 import { taskIdOf } from "../../src/fargate/ecs.js";
 import {
@@ -23,7 +23,7 @@ import {
   testDefinitionSettings,
   unique,
   uniqueShape,
-} from "./fargate-support.js";
+} from "../driver/fargate-support.js";
 
 const { ecs, ec2 } = clientsForAccount("210987654321");
 const config = parseConfig({
