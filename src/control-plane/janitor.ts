@@ -17,9 +17,9 @@ import {
   type Task,
 } from "@aws-sdk/client-ecs";
 import type { Config } from "../config/schema.js";
-import { JOB_TASK_TAGS } from "../driver/backends/fargate.js";
-import { listFamilyRevisions } from "../driver/task-definitions.js";
-import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "../driver/task-definitions-layout.js";
+import { JOB_TASK_TAGS } from "../driver/backends/fargate/backend.js";
+import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "../driver/backends/fargate/layout.js";
+import { listFamilyRevisions } from "../driver/backends/fargate/task-definitions.js";
 import { batches, type EcsApi, errorMessage, isThrottling, taskIdOf, withBackoff } from "../fargate/ecs.js";
 
 export interface JanitorClients {

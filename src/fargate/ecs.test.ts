@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { awsError } from "../../test/support/fake-ecs.js";
-import { fargateSizeProblem } from "../driver/backends/fargate-sizes.js";
 import { batches, isThrottling, taskIdOf, withBackoff } from "./ecs.js";
 
 describe("withBackoff", () => {
@@ -51,15 +50,5 @@ describe("small helpers", () => {
     expect(batches([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
     expect(taskIdOf("arn:aws:ecs:eu-west-1:1:task/cluster/abc123")).toBe("abc123");
     expect(taskIdOf("arn:aws:ecs:eu-west-1:1:task/abc123")).toBe("abc123");
-  });
-
-  it("names what Fargate would accept for an invalid size", () => {
-    expect(fargateSizeProblem({ cpu: 1024, memoryMiB: 4096, ephemeralStorageGiB: 21 })).toBeUndefined();
-    expect(fargateSizeProblem({ cpu: 256, memoryMiB: 512, ephemeralStorageGiB: 20 })).toBeUndefined();
-    expect(fargateSizeProblem({ cpu: 1000, memoryMiB: 2048, ephemeralStorageGiB: 21 })).toMatch(
-      /does not offer 1000 CPU units/,
-    );
-    expect(fargateSizeProblem({ cpu: 4096, memoryMiB: 4096, ephemeralStorageGiB: 21 })).toMatch(/8192, 9216/);
-    expect(fargateSizeProblem({ cpu: 512, memoryMiB: 1024, ephemeralStorageGiB: 201 })).toMatch(/21–200 GiB/);
   });
 });

@@ -13,8 +13,8 @@ import {
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/load.js";
 import { runJanitor } from "../../src/control-plane/janitor.js";
-import { FargateBackend } from "../../src/driver/backends/fargate.js";
-import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
+import { FargateBackend } from "../../src/driver/backends/fargate/backend.js";
+import { TaskDefinitionCache } from "../../src/driver/backends/fargate/task-definitions.js";
 import { taskIdOf } from "../../src/fargate/ecs.js";
 import {
   clientsForAccount,
@@ -23,7 +23,7 @@ import {
   testDefinitionSettings,
   unique,
   uniqueShape,
-} from "../driver/fargate-support.js";
+} from "../driver/fargate/support.js";
 
 const { ecs, ec2 } = clientsForAccount("210987654321");
 const config = parseConfig({

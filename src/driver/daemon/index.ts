@@ -61,7 +61,7 @@ async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
     await Promise.all([
       import("@aws-sdk/client-ecs"),
       import("../../config/load.js"),
-      import("../backends/fargate-factory.js"),
+      import("../backends/fargate/factory.js"),
       import("../../agent/build-loop.js"),
     ]);
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";

@@ -8,9 +8,9 @@ import {
   RegisterTaskDefinitionCommand,
 } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
-import { jobTaskDefinitionRequest } from "../../src/driver/task-definitions-layout.js";
-import { clientsForAccount, countingClient, testDefinitionSettings, uniqueShape } from "./fargate-support.js";
+import { jobTaskDefinitionRequest } from "../../../src/driver/backends/fargate/layout.js";
+import { TaskDefinitionCache } from "../../../src/driver/backends/fargate/task-definitions.js";
+import { clientsForAccount, countingClient, testDefinitionSettings, uniqueShape } from "./support.js";
 
 const { ecs } = clientsForAccount();
 

@@ -3,8 +3,8 @@
  * of ephemeral storage. The driver's sizing already rounds requests to a valid pair; should anything else reach
  * the backend, the job log gets a sentence naming what would be accepted instead of an opaque ECS error.
  */
-import type { TaskSize } from "../../config/schema.js";
-import { fargateCombinations } from "../sizing.js";
+import type { TaskSize } from "../../../config/schema.js";
+import { fargateCombinations } from "../../sizing.js";
 
 /** Undefined when Fargate accepts the size; otherwise a sentence for the job log. */
 export function fargateSizeProblem(size: TaskSize): string | undefined {

@@ -3,8 +3,8 @@
  * (image pull errors, Spot interruption, out of memory, a container that exited, a task that never started).
  */
 import type { Container, Task } from "@aws-sdk/client-ecs";
-import type { TaskState } from "../backend.js";
-import { BUILD_CONTAINER, HELPER_CONTAINER } from "../task-definitions-layout.js";
+import type { TaskState } from "../../backend.js";
+import { BUILD_CONTAINER, HELPER_CONTAINER } from "./layout.js";
 
 const STARTING = new Set(["PROVISIONING", "PENDING", "ACTIVATING"]);
 

@@ -10,10 +10,10 @@
  */
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from "@aws-sdk/client-ecs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { AGENT_CHANNEL_PORT } from "../../src/config/ports.js";
-import type { JobIdentity, StartTaskRequest } from "../../src/driver/backend.js";
-import { FargateBackend } from "../../src/driver/backends/fargate.js";
-import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
+import { AGENT_CHANNEL_PORT } from "../../../src/config/ports.js";
+import type { JobIdentity, StartTaskRequest } from "../../../src/driver/backend.js";
+import { FargateBackend } from "../../../src/driver/backends/fargate/backend.js";
+import { TaskDefinitionCache } from "../../../src/driver/backends/fargate/task-definitions.js";
 import {
   clientsForAccount,
   createTestCluster,
@@ -22,7 +22,7 @@ import {
   testDefinitionSettings,
   unique,
   uniqueShape,
-} from "./fargate-support.js";
+} from "./support.js";
 
 const { ecs, ec2 } = clientsForAccount();
 let env: TestCluster;

@@ -3,11 +3,11 @@
  * shared by every job the manager's driver runs. The ECS client is the caller's (one per process).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { Resources } from "../../config/resources.js";
-import type { Architecture } from "../../config/schema.js";
-import type { EcsApi } from "../../fargate/ecs.js";
-import { TaskDefinitionCache } from "../task-definitions.js";
-import { FargateBackend } from "./fargate.js";
+import type { Resources } from "../../../config/resources.js";
+import type { Architecture } from "../../../config/schema.js";
+import type { EcsApi } from "../../../fargate/ecs.js";
+import { FargateBackend } from "./backend.js";
+import { TaskDefinitionCache } from "./task-definitions.js";
 
 export interface FargateBackendDeps {
   ecs: EcsApi;

@@ -1,7 +1,7 @@
 /** ECS task → TaskState, through statuses and stop reasons moto never produces. */
 import type { Task } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { taskStateOf } from "./fargate-state.js";
+import { taskStateOf } from "./task-state.js";
 
 const stopped = (task: Partial<Task>): Task => ({ lastStatus: "STOPPED", desiredStatus: "STOPPED", ...task });
 

@@ -4,17 +4,17 @@
  * tests are in test/driver/fargate-task-definitions.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { awsError, FakeEcs } from "../../test/support/fake-ecs.js";
-import { buildContainerCommand } from "../agent/build-loop.js";
-import type { JobTaskShape } from "./backend.js";
-import { parseTaskDefinitionArn, TaskDefinitionCache } from "./task-definitions.js";
+import { awsError, FakeEcs } from "../../../../test/support/fake-ecs.js";
+import { buildContainerCommand } from "../../../agent/build-loop.js";
+import type { JobTaskShape } from "../../backend.js";
 import {
   canonicalJson,
   type JobTaskDefinitionSettings,
   jobFamilyPrefix,
   jobTaskDefinitionRequest,
   needsRepositoryCredentials,
-} from "./task-definitions-layout.js";
+} from "./layout.js";
+import { parseTaskDefinitionArn, TaskDefinitionCache } from "./task-definitions.js";
 
 const settings: JobTaskDefinitionSettings = {
   region: "eu-west-1",

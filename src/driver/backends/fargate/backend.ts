@@ -13,21 +13,21 @@ import {
   type Task,
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
-import { AGENT_CHANNEL_PORT } from "../../config/ports.js";
-import type { Architecture, Capacity } from "../../config/schema.js";
-import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../fargate/ecs.js";
+import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
+import type { Architecture, Capacity } from "../../../config/schema.js";
+import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../../fargate/ecs.js";
 import {
   CapacityUnavailableError,
   isCapacityUnavailable,
   RunTaskFailedError,
   runOneTask,
   withSpotFallback,
-} from "../../fargate/run-task.js";
-import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../backend.js";
-import type { ResolvedTaskDefinition, TaskDefinitionCache } from "../task-definitions.js";
-import { HELPER_CONTAINER } from "../task-definitions-layout.js";
-import { fargateSizeProblem } from "./fargate-sizes.js";
-import { taskStateOf } from "./fargate-state.js";
+} from "../../../fargate/run-task.js";
+import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../../backend.js";
+import { HELPER_CONTAINER } from "./layout.js";
+import { fargateSizeProblem } from "./sizes.js";
+import type { ResolvedTaskDefinition, TaskDefinitionCache } from "./task-definitions.js";
+import { taskStateOf } from "./task-state.js";
 
 /** Environment the helper container's agent receives through the RunTask override (never a task definition). */
 export const AGENT_ENV = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FakeEcs } from "../../../test/support/fake-ecs.js";
-import { parseResources } from "../../config/load.js";
-import { createFargateBackend, deployedHelperImage } from "./fargate-factory.js";
+import { FakeEcs } from "../../../../test/support/fake-ecs.js";
+import { parseResources } from "../../../config/load.js";
+import { createFargateBackend, deployedHelperImage } from "./factory.js";
 
 const base = {
   eventBusName: "bus",

@@ -20,9 +20,9 @@ import type {
   RegisterTaskDefinitionCommandInput,
   Tag,
 } from "@aws-sdk/client-ecs";
-import { buildContainerCommand, SHARED_DIR } from "../agent/build-loop.js";
-import { AGENT_CHANNEL_PORT } from "../config/ports.js";
-import type { ContainerSpec, JobTaskShape } from "./backend.js";
+import { buildContainerCommand, SHARED_DIR } from "../../../agent/build-loop.js";
+import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
+import type { ContainerSpec, JobTaskShape } from "../../backend.js";
 
 /** Every job task-definition family starts with this. */
 export const JOB_FAMILY_PREFIX = "sgr-job-";

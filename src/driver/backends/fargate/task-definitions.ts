@@ -1,5 +1,5 @@
 /**
- * The job task-definition cache: one family per distinct job shape (see task-definitions-layout.ts), registered
+ * The job task-definition cache: one family per distinct job shape (see layout.ts), registered
  * on first use and reused afterwards, by this process and by any other manager.
  *
  * Registering once, within and across processes:
@@ -21,15 +21,15 @@ import {
   RegisterTaskDefinitionCommand,
   TagResourceCommand,
 } from "@aws-sdk/client-ecs";
-import { type EcsApi, errorMessage, isThrottling, withBackoff } from "../fargate/ecs.js";
-import type { JobTaskShape } from "./backend.js";
+import { type EcsApi, errorMessage, isThrottling, withBackoff } from "../../../fargate/ecs.js";
+import type { JobTaskShape } from "../../backend.js";
 import {
   dayOf,
   type JobTaskDefinitionSettings,
   jobTaskDefinitionRequest,
   ownershipTags,
   TAG_LAST_USED,
-} from "./task-definitions-layout.js";
+} from "./layout.js";
 
 export interface ResolvedTaskDefinition {
   /** Full ARN including the revision: RunTask uses exactly this revision. */

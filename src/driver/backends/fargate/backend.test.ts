@@ -4,9 +4,9 @@
  * cancellation), with a hand-written fake ECS client. The moto-backed tests are in test/driver/fargate-*.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { awsError, FakeEcs } from "../../../test/support/fake-ecs.js";
-import type { StartTaskRequest } from "../backend.js";
-import { FargateBackend, FargateBackendError, jobTaskOverrides, MAX_OVERRIDES_CHARS } from "./fargate.js";
+import { awsError, FakeEcs } from "../../../../test/support/fake-ecs.js";
+import type { StartTaskRequest } from "../../backend.js";
+import { FargateBackend, FargateBackendError, jobTaskOverrides, MAX_OVERRIDES_CHARS } from "./backend.js";
 
 const TASK_ARN = "arn:aws:ecs:eu-west-1:123456789012:task/jobs/0123456789abcdef0123456789abcdef";
 const DEFINITION = {

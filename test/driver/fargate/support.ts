@@ -6,9 +6,9 @@
 import { randomUUID } from "node:crypto";
 import { DescribeSubnetsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
-import type { JobTaskShape } from "../../src/driver/backend.js";
-import type { JobTaskDefinitionSettings } from "../../src/driver/task-definitions-layout.js";
-import type { EcsApi } from "../../src/fargate/ecs.js";
+import type { JobTaskShape } from "../../../src/driver/backend.js";
+import type { JobTaskDefinitionSettings } from "../../../src/driver/backends/fargate/layout.js";
+import type { EcsApi } from "../../../src/fargate/ecs.js";
 
 export const REGION = "us-east-1";
 
