@@ -3,12 +3,13 @@
  * queue-to-start metrics. Throws on failure (EventBridge/Lambda retry, then dead-letter); idempotent.
  */
 import type { EventBridgeEvent } from "aws-lambda";
+import { createDocumentClient } from "../../config/aws-clients.js";
 import { loadConfigFromEnv, loadResourcesFromEnv } from "../../config/index.js";
 import { parseJobEventDetail } from "../../events/job-event.js";
 import { jobCostEstimator } from "../../observability/cost-per-job.js";
 import { createLogger } from "../../observability/logger.js";
 import { type RecordOutcome, recordJobEvent } from "../../state/job-records.js";
-import { createDocumentClient, powertoolsMetrics } from "../runtime-common.js";
+import { powertoolsMetrics } from "../runtime-common.js";
 
 const logger = createLogger("job-status");
 const { sink, metrics } = powertoolsMetrics("job-status");
