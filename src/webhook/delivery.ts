@@ -11,9 +11,9 @@
  * saying so is more useful than a 400.
  */
 
-import { authenticateDelivery } from "../gitlab/authenticate.js";
+import { authenticateDelivery, type Mechanism } from "../gitlab/authenticate.js";
 import { type DeliveryKey, type DeliveryLedger, deliveryKeyOf } from "../gitlab/delivery-ledger.js";
-import { parseWebhookBody } from "../gitlab/payloads.js";
+import { type ParsedWebhook, parseWebhookBody } from "../gitlab/payloads.js";
 import type { WebhookSecretProvider } from "../gitlab/webhook-secrets.js";
 import { METRICS } from "../observability/metric-names.js";
 import type { DeadLetterSink, EventPublisher, PublishOptions } from "./publish.js";
@@ -107,16 +107,61 @@ async function answer(request: WebhookRequest, deps: WebhookDependencies): Promi
     response.headers.allow = "POST";
     return response;
   }
+  const body = boundedBody(request, deps.settings.maxBodyBytes);
+  if (!Buffer.isBuffer(body)) return body;
+  const authenticated = await authenticate(request.headers, body, deps);
+  if ("statusCode" in authenticated) return authenticated;
 
+  const h = request.headers;
+  if (!isJsonContentType(h["content-type"])) {
+    deps.log.warn("delivery refused", { reason: "unsupported-content-type" });
+    return respond(415, "content type must be application/json");
+  }
+  const parsed = parseWebhookBody(body.toString("utf8"));
+  if (!parsed.ok) {
+    deps.log.warn("delivery refused", { reason: parsed.reason, detail: parsed.detail });
+    return respond(400, parsed.reason === "not-json" ? "body is not JSON" : "not a GitLab webhook payload");
+  }
+  const webhook = parsed.webhook;
+  if (webhook.kind === "ignored") {
+    deps.log.info("delivery ignored", { objectKind: webhook.objectKind });
+    return respond(202, "ignored");
+  }
+
+  const key = deliveryKeyOf(
+    { idempotencyKey: h["idempotency-key"], webhookId: h["webhook-id"], eventUuid: h["x-gitlab-event-uuid"] },
+    body,
+  );
+  const claimed = await claim(key, deps);
+  if (claimed === "duplicate") {
+    deps.log.info("duplicate delivery", { deliveryId: key?.key, keySource: key?.source });
+    return respond(200, "duplicate");
+  }
+  return publishJobs({ webhook, key, claimed, ...authenticated }, deps);
+}
+
+/** The decoded body, or 413 when it is larger than allowed (checked before decoding, then after). */
+function boundedBody(request: WebhookRequest, maxBodyBytes: number): Buffer | WebhookResponse {
   const text = request.body ?? "";
-  if (decodedSizeBound(text, request.isBase64Encoded) > deps.settings.maxBodyBytes) {
-    return respond(413, "payload too large", { maxBodyBytes: deps.settings.maxBodyBytes });
+  if (decodedSizeBound(text, request.isBase64Encoded) > maxBodyBytes) {
+    return respond(413, "payload too large", { maxBodyBytes });
   }
   const body = request.isBase64Encoded ? Buffer.from(text, "base64") : Buffer.from(text, "utf8");
-  if (body.length > deps.settings.maxBodyBytes) {
-    return respond(413, "payload too large", { maxBodyBytes: deps.settings.maxBodyBytes });
-  }
+  if (body.length > maxBodyBytes) return respond(413, "payload too large", { maxBodyBytes });
+  return body;
+}
 
+interface Authenticated {
+  verifiedBy: Mechanism[];
+  receivedAtMs: number;
+}
+
+/** Secret token and/or signature checked against the secrets from SSM: 503 without secrets, 401 when wrong. */
+async function authenticate(
+  h: WebhookRequest["headers"],
+  body: Buffer,
+  deps: WebhookDependencies,
+): Promise<Authenticated | WebhookResponse> {
   let secrets: Awaited<ReturnType<WebhookSecretProvider["get"]>>;
   try {
     secrets = await deps.secrets.get();
@@ -124,8 +169,6 @@ async function answer(request: WebhookRequest, deps: WebhookDependencies): Promi
     deps.log.error("webhook secrets unavailable", { error: (error as Error).message });
     return respond(503, "temporarily unavailable");
   }
-
-  const h = request.headers;
   const receivedAtMs = deps.now();
   const auth = authenticateDelivery(
     {
@@ -148,34 +191,19 @@ async function answer(request: WebhookRequest, deps: WebhookDependencies): Promi
     deps.log.warn("delivery refused", { reason: auth.reason });
     return UNAUTHORIZED();
   }
+  return { verifiedBy: auth.verifiedBy, receivedAtMs };
+}
 
-  if (!isJsonContentType(h["content-type"])) {
-    deps.log.warn("delivery refused", { reason: "unsupported-content-type" });
-    return respond(415, "content type must be application/json");
-  }
+interface Delivery extends Authenticated {
+  webhook: Exclude<ParsedWebhook, { kind: "ignored" }>;
+  key: DeliveryKey | null;
+  claimed: "claimed" | "unchecked";
+}
 
-  const parsed = parseWebhookBody(body.toString("utf8"));
-  if (!parsed.ok) {
-    deps.log.warn("delivery refused", { reason: parsed.reason, detail: parsed.detail });
-    return respond(400, parsed.reason === "not-json" ? "body is not JSON" : "not a GitLab webhook payload");
-  }
-  const webhook = parsed.webhook;
-  if (webhook.kind === "ignored") {
-    deps.log.info("delivery ignored", { objectKind: webhook.objectKind });
-    return respond(202, "ignored");
-  }
-
-  const key = deliveryKeyOf(
-    { idempotencyKey: h["idempotency-key"], webhookId: h["webhook-id"], eventUuid: h["x-gitlab-event-uuid"] },
-    body,
-  );
-  const claimed = await claim(key, deps);
-  if (claimed === "duplicate") {
-    deps.log.info("duplicate delivery", { deliveryId: key?.key, keySource: key?.source });
-    return respond(200, "duplicate");
-  }
-
-  const receivedAt = new Date(receivedAtMs);
+/** Puts the delivery's job events on the bus; what fails goes to the dead-letter queue, else the delivery is refused. */
+async function publishJobs(delivery: Delivery, deps: WebhookDependencies): Promise<WebhookResponse> {
+  const { webhook, key, claimed } = delivery;
+  const receivedAt = new Date(delivery.receivedAtMs);
   const deliveryId = key?.key ?? null;
   const entries = webhook.jobs.map((job) =>
     toPutEventsEntry(
@@ -190,7 +218,7 @@ async function answer(request: WebhookRequest, deps: WebhookDependencies): Promi
     deliveryId,
     keySource: key?.source,
     kind: webhook.kind,
-    verifiedBy: auth.verifiedBy,
+    verifiedBy: delivery.verifiedBy,
     events: entries.length,
     published: published.published,
     attempts: published.attempts,
