@@ -12,7 +12,7 @@ import { managerSk, runnerPk, type StateDb } from "./table.js";
 export interface JobCounter {
   started(identity: JobIdentity): Promise<void>;
   finished(identity: JobIdentity): Promise<void>;
-  /** Records the size the job's task really got on the job's record (src/driver/daemon/job-task-size.ts). */
+  /** Records the size the job's task really got on the job's record (job-task-size.ts). */
   taskSized?(identity: JobIdentity, task: PricedTask): Promise<void>;
 }
 
