@@ -41,6 +41,37 @@ export interface AgentServer {
   close(): Promise<void>;
 }
 
+/** The proof a driver's Hello frame carries, or undefined when the frame is not JSON. */
+function helloProof(payload: Buffer): unknown {
+  try {
+    return (JSON.parse(payload.toString("utf8")) as { proof?: unknown }).proof;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A driver's control message, or undefined when the frame is not JSON (it is ignored). */
+function driverMessage(payload: Buffer): DriverMessage | undefined {
+  try {
+    return JSON.parse(payload.toString("utf8")) as DriverMessage;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves when the socket has room again (drain) or is gone (close). */
+function drainedOrClosed(socket: TLSSocket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    socket.on("drain", done);
+    socket.on("close", done);
+  });
+}
+
 export async function startAgentServer(options: AgentServerOptions): Promise<AgentServer> {
   const { cert, key } = createSelfSignedCertificate();
   /** Latest attach generation per step: an older stream stops when a newer attach arrives. */
@@ -79,15 +110,9 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
       }
       for (const frame of frames) {
         if (!authenticated) {
-          let proof: unknown;
-          try {
-            proof = (JSON.parse(frame.payload.toString("utf8")) as { proof?: unknown }).proof;
-          } catch {
-            proof = undefined;
-          }
           if (
             frame.type !== FrameType.Hello ||
-            !proofMatches(channelProof(secret, "driver", socket), proof)
+            !proofMatches(channelProof(secret, "driver", socket), helloProof(frame.payload))
           ) {
             options.log("refused a connection that did not prove the job secret");
             socket.destroy();
@@ -103,13 +128,8 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
           );
           continue;
         }
-        if (frame.type !== FrameType.Control) continue;
-        let message: DriverMessage;
-        try {
-          message = JSON.parse(frame.payload.toString("utf8")) as DriverMessage;
-        } catch {
-          continue;
-        }
+        const message = frame.type === FrameType.Control ? driverMessage(frame.payload) : undefined;
+        if (!message) continue;
         void handle(message, socket, send).catch((error: Error) => {
           if ("stepId" in message) send({ op: "stepError", stepId: message.stepId, message: error.message });
         });
@@ -203,17 +223,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
           if (bytesRead < COALESCE_BELOW && step.exitCode === undefined) await sleep(COALESCE_MS);
           // Keep a few MiB in flight (a 256 KiB frame always exceeds the socket's high-water mark; waiting for
           // drain after each one would make the stream stop-and-wait).
-          if (socket.writableLength > MAX_IN_FLIGHT) {
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                socket.off("drain", done);
-                socket.off("close", done);
-                resolve();
-              };
-              socket.on("drain", done);
-              socket.on("close", done);
-            });
-          }
+          if (socket.writableLength > MAX_IN_FLIGHT) await drainedOrClosed(socket);
           continue;
         }
         // EOF: final only if the step had exited before this read (its last bytes are in the file).

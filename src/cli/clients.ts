@@ -3,13 +3,13 @@
  * clients, so tests hand them clients pointed at moto). SDK v3 honours AWS_ENDPOINT_URL and AWS_REGION.
  */
 import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { ECRClient } from "@aws-sdk/client-ecr";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createAwsClient, createDocumentClient } from "../config/aws-clients.js";
 
 export interface AwsClients {
   cfn: CloudFormationClient;
@@ -22,25 +22,16 @@ export interface AwsClients {
   region: string;
 }
 
-/** Fewer attempts than the Lambdas: an operator at a terminal wants a fast, clear failure. */
-const CLI_CLIENT_SETTINGS = {
-  retryMode: "standard",
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000 },
-} as const;
-
+/** Every client with the product's one retry and timeout policy (src/config/aws-clients.ts). */
 export function createAwsClients(region: string | undefined): AwsClients {
-  const settings = { ...CLI_CLIENT_SETTINGS, ...(region ? { region } : {}) };
   return {
-    cfn: new CloudFormationClient(settings),
-    ecs: new ECSClient(settings),
-    ssm: new SSMClient(settings),
-    db: DynamoDBDocumentClient.from(new DynamoDBClient(settings), {
-      marshallOptions: { removeUndefinedValues: true },
-    }),
-    sqs: new SQSClient(settings),
-    ec2: new EC2Client(settings),
-    ecr: new ECRClient(settings),
+    cfn: createAwsClient(CloudFormationClient, region),
+    ecs: createAwsClient(ECSClient, region),
+    ssm: createAwsClient(SSMClient, region),
+    db: createDocumentClient(region),
+    sqs: createAwsClient(SQSClient, region),
+    ec2: createAwsClient(EC2Client, region),
+    ecr: createAwsClient(ECRClient, region),
     region: region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
   };
 }

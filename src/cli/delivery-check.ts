@@ -5,7 +5,7 @@
  * secret check → bus, end to end, without reading the bus itself.
  */
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
-import type { StateDb } from "../control-plane/state-table.js";
+import type { StateDb } from "../state/table.js";
 import { awsError } from "./exit-codes.js";
 
 export const DELIVERY_PK_PREFIX = "DELIVERY#";

@@ -29,7 +29,8 @@ export interface DoctorDeps {
   gitlab: GitLabApi | undefined;
 }
 
-type Check = () => Promise<Omit<CheckResult, "check">>;
+type CheckOutcome = Omit<CheckResult, "check">;
+type Check = () => Promise<CheckOutcome>;
 
 async function run(name: string, check: Check): Promise<CheckResult> {
   try {
@@ -58,136 +59,15 @@ export async function runDoctor(
   target: HookTarget | undefined,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const { gitlab } = deps;
   const { resources } = deployment;
-
-  results.push(
-    await run("gitlab token", async () => {
-      if (!gitlab)
-        return fail(
-          "GITLAB_TOKEN is not set",
-          "export GITLAB_TOKEN=<token with api scope> (or run in a terminal to be prompted)",
-        );
-      try {
-        const user = await gitlab.currentUser();
-        return ok(`valid (user ${user.username})`);
-      } catch (err) {
-        if ((err as { status?: number }).status === 401) {
-          return fail(
-            "GitLab refused the token (401)",
-            "create a new personal/project access token with api scope and set GITLAB_TOKEN",
-          );
-        }
-        throw err;
-      }
-    }),
-  );
-
+  results.push(await run("gitlab token", () => checkGitlabToken(deps)));
   for (const runner of config.runners) {
-    const parameter = runnerTokenParameterName(runner);
-    results.push(
-      await run(`runner token ${runner.name}`, async () => {
-        const token = await readSecret(deps.aws.ssm, parameter);
-        if (!token?.trim())
-          return fail(
-            `${parameter} is missing or empty`,
-            "run: sgr setup (creates the runner and stores its token)",
-          );
-        if (!token.startsWith("glrt-")) {
-          return fail(
-            `${parameter} does not hold a glrt- authentication token`,
-            "run: sgr setup --rotate-runner-token",
-          );
-        }
-        if (!gitlab) return ok(`${parameter} readable (not verified with GitLab: no GITLAB_TOKEN)`);
-        return (await gitlab.verifyRunnerToken(token))
-          ? ok(`${parameter} readable and accepted by GitLab`)
-          : fail(
-              `GitLab rejects the token in ${parameter} (runner deleted or token expired)`,
-              "run: sgr setup --rotate-runner-token",
-            );
-      }),
-    );
+    results.push(await run(`runner token ${runner.name}`, () => checkRunnerToken(deps, runner)));
   }
-
-  results.push(
-    await run("webhook secret", async () => {
-      const secret = await readSecret(deps.aws.ssm, config.ssm.webhookSecretParameter);
-      return secret?.trim()
-        ? ok(`${config.ssm.webhookSecretParameter} readable`)
-        : fail(
-            `${config.ssm.webhookSecretParameter} is missing or empty`,
-            "run: sgr setup (generates it and sets it on the webhook)",
-          );
-    }),
-  );
-
-  results.push(
-    await run("webhook", async () => {
-      if (!gitlab || !target)
-        return fail("not checked", "pass --project <id|path> or --group <id|path> and set GITLAB_TOKEN");
-      const hooks = await gitlab.listHooks(target);
-      const hook = hooks.find((h) => h.url === deployment.webhookUrl);
-      if (!hook) {
-        const others = hooks.map((h) => h.url).join(", ") || "none";
-        return fail(
-          `no webhook of ${target.kind} ${target.id} points at the deployed ${deployment.webhookUrl} (hooks: ${others})`,
-          "run: sgr setup (creates or updates the webhook)",
-        );
-      }
-      const full = await gitlab.getHook(target, hook.id);
-      if (!full.job_events) return fail(`webhook #${hook.id} does not send job events`, "run: sgr setup");
-      if (
-        full.alert_status === "disabled" ||
-        full.alert_status === "temporarily_disabled" ||
-        (full.disabled_until && Date.parse(full.disabled_until) > Date.now())
-      ) {
-        return fail(
-          `GitLab disabled webhook #${hook.id} after failed deliveries (${full.alert_status ?? "disabled"}${full.disabled_until ? ` until ${full.disabled_until}` : ""})`,
-          "fix the cause (see the hook's Recent events in GitLab, or the webhook function's logs), then run: sgr setup (its test delivery re-enables the hook)",
-        );
-      }
-      return ok(`#${hook.id} points at the deployed URL and is enabled`);
-    }),
-  );
-
-  results.push(
-    await run("cluster", async () => {
-      const out = await deps.aws.ecs.send(new DescribeClustersCommand({ clusters: [resources.clusterArn] }));
-      const cluster = out.clusters?.[0];
-      return cluster?.status === "ACTIVE"
-        ? ok(`${cluster.clusterName} is ACTIVE`)
-        : fail(
-            `cluster ${resources.clusterArn} is ${cluster?.status ?? "missing"}`,
-            "redeploy the stack (npm run deploy)",
-          );
-    }),
-  );
-
-  results.push(
-    await run("subnets", async () => {
-      try {
-        const out = await deps.aws.ec2.send(new DescribeSubnetsCommand({ SubnetIds: resources.subnetIds }));
-        const found = new Set((out.Subnets ?? []).map((s) => s.SubnetId));
-        const missing = resources.subnetIds.filter((id) => !found.has(id));
-        return missing.length === 0
-          ? ok(`${resources.subnetIds.length} subnet(s) exist`)
-          : fail(
-              `subnet(s) ${missing.join(", ")} do not exist`,
-              "fix network.subnetIds in the config file and redeploy",
-            );
-      } catch (err) {
-        if ((err as { name?: string }).name === "InvalidSubnetID.NotFound") {
-          return fail(
-            `subnet(s) of ${resources.subnetIds.join(", ")} do not exist`,
-            "fix network.subnetIds in the config file and redeploy",
-          );
-        }
-        throw err;
-      }
-    }),
-  );
-
+  results.push(await run("webhook secret", () => checkWebhookSecret(deps, config)));
+  results.push(await run("webhook", () => checkWebhook(deps, deployment, target)));
+  results.push(await run("cluster", () => checkCluster(deps, resources)));
+  results.push(await run("subnets", () => checkSubnets(deps, resources)));
   for (const td of deployment.managerTaskDefinitions) {
     results.push(
       await run(`images ${td.runnerName}`, () =>
@@ -204,6 +84,126 @@ export async function runDoctor(
     results.push(await run("images helper", () => checkImages(deps, helperImages, "of job tasks (helper)")));
   }
   return results;
+}
+
+async function checkGitlabToken(deps: DoctorDeps): Promise<CheckOutcome> {
+  const { gitlab } = deps;
+  if (!gitlab)
+    return fail(
+      "GITLAB_TOKEN is not set",
+      "export GITLAB_TOKEN=<token with api scope> (or run in a terminal to be prompted)",
+    );
+  try {
+    const user = await gitlab.currentUser();
+    return ok(`valid (user ${user.username})`);
+  } catch (err) {
+    if ((err as { status?: number }).status === 401) {
+      return fail(
+        "GitLab refused the token (401)",
+        "create a new personal/project access token with api scope and set GITLAB_TOKEN",
+      );
+    }
+    throw err;
+  }
+}
+
+async function checkRunnerToken(deps: DoctorDeps, runner: Config["runners"][number]): Promise<CheckOutcome> {
+  const { gitlab } = deps;
+  const parameter = runnerTokenParameterName(runner);
+  const token = await readSecret(deps.aws.ssm, parameter);
+  if (!token?.trim())
+    return fail(
+      `${parameter} is missing or empty`,
+      "run: sgr setup (creates the runner and stores its token)",
+    );
+  if (!token.startsWith("glrt-")) {
+    return fail(
+      `${parameter} does not hold a glrt- authentication token`,
+      "run: sgr setup --rotate-runner-token",
+    );
+  }
+  if (!gitlab) return ok(`${parameter} readable (not verified with GitLab: no GITLAB_TOKEN)`);
+  return (await gitlab.verifyRunnerToken(token))
+    ? ok(`${parameter} readable and accepted by GitLab`)
+    : fail(
+        `GitLab rejects the token in ${parameter} (runner deleted or token expired)`,
+        "run: sgr setup --rotate-runner-token",
+      );
+}
+
+async function checkWebhookSecret(deps: DoctorDeps, config: Config): Promise<CheckOutcome> {
+  const secret = await readSecret(deps.aws.ssm, config.ssm.webhookSecretParameter);
+  return secret?.trim()
+    ? ok(`${config.ssm.webhookSecretParameter} readable`)
+    : fail(
+        `${config.ssm.webhookSecretParameter} is missing or empty`,
+        "run: sgr setup (generates it and sets it on the webhook)",
+      );
+}
+
+async function checkWebhook(
+  deps: DoctorDeps,
+  deployment: Deployment,
+  target: HookTarget | undefined,
+): Promise<CheckOutcome> {
+  const { gitlab } = deps;
+  if (!gitlab || !target)
+    return fail("not checked", "pass --project <id|path> or --group <id|path> and set GITLAB_TOKEN");
+  const hooks = await gitlab.listHooks(target);
+  const hook = hooks.find((h) => h.url === deployment.webhookUrl);
+  if (!hook) {
+    const others = hooks.map((h) => h.url).join(", ") || "none";
+    return fail(
+      `no webhook of ${target.kind} ${target.id} points at the deployed ${deployment.webhookUrl} (hooks: ${others})`,
+      "run: sgr setup (creates or updates the webhook)",
+    );
+  }
+  const full = await gitlab.getHook(target, hook.id);
+  if (!full.job_events) return fail(`webhook #${hook.id} does not send job events`, "run: sgr setup");
+  if (
+    full.alert_status === "disabled" ||
+    full.alert_status === "temporarily_disabled" ||
+    (full.disabled_until && Date.parse(full.disabled_until) > Date.now())
+  ) {
+    return fail(
+      `GitLab disabled webhook #${hook.id} after failed deliveries (${full.alert_status ?? "disabled"}${full.disabled_until ? ` until ${full.disabled_until}` : ""})`,
+      "fix the cause (see the hook's Recent events in GitLab, or the webhook function's logs), then run: sgr setup (its test delivery re-enables the hook)",
+    );
+  }
+  return ok(`#${hook.id} points at the deployed URL and is enabled`);
+}
+
+async function checkCluster(deps: DoctorDeps, resources: Deployment["resources"]): Promise<CheckOutcome> {
+  const out = await deps.aws.ecs.send(new DescribeClustersCommand({ clusters: [resources.clusterArn] }));
+  const cluster = out.clusters?.[0];
+  return cluster?.status === "ACTIVE"
+    ? ok(`${cluster.clusterName} is ACTIVE`)
+    : fail(
+        `cluster ${resources.clusterArn} is ${cluster?.status ?? "missing"}`,
+        "redeploy the stack (npm run deploy)",
+      );
+}
+
+async function checkSubnets(deps: DoctorDeps, resources: Deployment["resources"]): Promise<CheckOutcome> {
+  try {
+    const out = await deps.aws.ec2.send(new DescribeSubnetsCommand({ SubnetIds: resources.subnetIds }));
+    const found = new Set((out.Subnets ?? []).map((s) => s.SubnetId));
+    const missing = resources.subnetIds.filter((id) => !found.has(id));
+    return missing.length === 0
+      ? ok(`${resources.subnetIds.length} subnet(s) exist`)
+      : fail(
+          `subnet(s) ${missing.join(", ")} do not exist`,
+          "fix network.subnetIds in the config file and redeploy",
+        );
+  } catch (err) {
+    if ((err as { name?: string }).name === "InvalidSubnetID.NotFound") {
+      return fail(
+        `subnet(s) of ${resources.subnetIds.join(", ")} do not exist`,
+        "fix network.subnetIds in the config file and redeploy",
+      );
+    }
+    throw err;
+  }
 }
 
 const ECR_IMAGE =

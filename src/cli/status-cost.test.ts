@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig, type RunnerConfig } from "../config/index.js";
-import { JOB_SK, type JobItem } from "../control-plane/state-table.js";
 import { taskCost } from "../observability/cost.js";
+import { JOB_SK, type JobItem } from "../state/table.js";
 import { jobStatus } from "./status.js";
 
 const runner = parseConfig({

@@ -6,6 +6,8 @@ import { DescribeTasksCommand } from "@aws-sdk/client-ecs";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import type { Config, RunnerConfig } from "../config/index.js";
+import { taskCost } from "../observability/cost.js";
+import { type CostBasis, type JobTaskSizeAttributes, jobPricing } from "../observability/cost-per-job.js";
 import {
   type JobItem,
   MANAGER_SK_PREFIX,
@@ -13,9 +15,7 @@ import {
   runnerPk,
   SLOT_SK,
   type SlotItem,
-} from "../control-plane/state-table.js";
-import { taskCost } from "../observability/cost.js";
-import { type CostBasis, type JobTaskSizeAttributes, jobPricing } from "../observability/cost-per-job.js";
+} from "../state/table.js";
 import type { AwsClients } from "./clients.js";
 import type { Deployment } from "./deployment.js";
 import { awsError } from "./exit-codes.js";
@@ -136,7 +136,7 @@ export async function collectStatus(
   };
 }
 
-/** The manager writes `runningSince` when it goes RUNNING (src/manager/state-record.ts). */
+/** The manager writes `runningSince` when it goes RUNNING (src/state/manager-record.ts). */
 function startupSeconds(manager: ManagerItem & { runningSince?: number }): number | null {
   const { runningSince, startedAt } = manager;
   return typeof runningSince === "number" && runningSince >= startedAt

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { conditionalFailure, fakeDeps } from "../../test/support/state-fakes.js";
 import { METRICS } from "../observability/metric-names.js";
+import type { ManagerItem, SlotItem } from "../state/table.js";
 import { reviewManagers, sweepOrphanManagers } from "./idle-stop.js";
-import type { ManagerItem, SlotItem } from "./state-table.js";
-import { conditionalFailure, fakeDeps } from "./test-fakes.js";
 
 const NOW = 1_000_000_000;
 const MIN = 60_000;

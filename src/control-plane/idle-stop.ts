@@ -11,14 +11,7 @@
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { RunnerConfig } from "../config/index.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { ControlPlaneDeps } from "./deps.js";
-import { freeSlotOfGoneManager, markStoppedUpdate, readSlot } from "./manager-slots.js";
-import {
-  describeTaskLiveness,
-  hasRunningJobTasks,
-  listManagerTasks,
-  stopManagerTask,
-} from "./manager-tasks.js";
+import { freeSlotOfGoneManager, markStoppedUpdate, readSlot } from "../state/slots.js";
 import {
   isConditionalFailure,
   MANAGER_SK_PREFIX,
@@ -26,7 +19,14 @@ import {
   runnerPk,
   SLOT_SK,
   type SlotItem,
-} from "./state-table.js";
+} from "../state/table.js";
+import type { ControlPlaneDeps } from "./deps.js";
+import {
+  describeTaskLiveness,
+  hasRunningJobTasks,
+  listManagerTasks,
+  stopManagerTask,
+} from "./manager-tasks.js";
 
 /** Slack on top of maxJobSeconds before a draining manager is stopped (job cleanup, log upload). */
 export const DRAIN_MARGIN_MS = 10 * 60_000;

@@ -1,10 +1,9 @@
 import { DescribeTasksCommand, ListTasksCommand, RunTaskCommand, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
+import type { EcsApi } from "../fargate/ecs.js";
 import {
   describeTaskLiveness,
-  type EcsApi,
   hasRunningJobTasks,
-  isCapacityUnavailable,
   type ManagerLaunch,
   ManagerStartError,
   startManagerTask,
@@ -105,15 +104,6 @@ describe("startManagerTask", () => {
       },
     ]);
     await expect(startManagerTask(ecs, launch)).rejects.toThrow("Rate exceeded");
-  });
-});
-
-describe("capacity error matching", () => {
-  it("recognises the documented capacity messages only", () => {
-    expect(isCapacityUnavailable(CAPACITY)).toBe(true);
-    expect(isCapacityUnavailable(new Error("Capacity is unavailable at this time."))).toBe(true);
-    expect(isCapacityUnavailable("MISSING")).toBe(false);
-    expect(isCapacityUnavailable(new Error("AccessDeniedException"))).toBe(false);
   });
 });
 

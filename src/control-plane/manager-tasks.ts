@@ -5,15 +5,18 @@
  */
 import {
   DescribeTasksCommand,
-  type ECSClient,
   ListTasksCommand,
-  RunTaskCommand,
-  type RunTaskCommandOutput,
+  type RunTaskCommandInput,
   StopTaskCommand,
 } from "@aws-sdk/client-ecs";
 import type { Capacity } from "../config/index.js";
-
-export type EcsApi = Pick<ECSClient, "send">;
+import type { EcsApi } from "../fargate/ecs.js";
+import {
+  CapacityUnavailableError,
+  RunTaskFailedError,
+  runOneTask,
+  withSpotFallback,
+} from "../fargate/run-task.js";
 
 /** startedBy of manager tasks: how the scheduler and people tell them from job tasks. */
 export const managerStartedBy = (runnerName: string) => `sgr-manager/${runnerName}`;
@@ -45,59 +48,38 @@ export class ManagerStartError extends Error {
   }
 }
 
-/**
- * How ECS says Fargate (Spot) has no capacity right now: RunTask returns no task and a failure whose reason
- * reads "Capacity is unavailable at this time. Please try again later or in a different availability zone"
- * (AWS knowledge center, "ecs-fargate-runtask-capacity"); some paths raise it as an exception with that
- * message instead. Both are matched.
- */
-const CAPACITY_UNAVAILABLE =
-  /capacity is unavailable|insufficient capacity|no spot capacity|RESOURCE:FARGATE/i;
-
-export function isCapacityUnavailable(reasonOrError: unknown): boolean {
-  if (typeof reasonOrError === "string") return CAPACITY_UNAVAILABLE.test(reasonOrError);
-  const err = reasonOrError as { message?: string; name?: string } | undefined;
-  return CAPACITY_UNAVAILABLE.test(`${err?.name ?? ""} ${err?.message ?? ""}`);
+function managerRunTask(launch: ManagerLaunch, capacity: Capacity): RunTaskCommandInput {
+  return {
+    cluster: launch.cluster,
+    taskDefinition: launch.taskDefinition,
+    count: 1,
+    startedBy: managerStartedBy(launch.runnerName),
+    capacityProviderStrategy: [{ capacityProvider: capacity, weight: 1 }],
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: launch.subnets,
+        securityGroups: launch.securityGroups,
+        assignPublicIp: launch.assignPublicIp ? "ENABLED" : "DISABLED",
+      },
+    },
+    // Distinct per capacity: the on-demand retry after a Spot failure is a different request.
+    clientToken: `${launch.clientToken}-${capacity}`.slice(0, 64),
+    tags: [
+      { key: "sgr:runner", value: launch.runnerName },
+      { key: "sgr:role", value: "manager" },
+    ],
+  };
 }
 
-class CapacityUnavailable extends Error {}
-
 async function runOnce(ecs: EcsApi, launch: ManagerLaunch, capacity: Capacity): Promise<string> {
-  let out: RunTaskCommandOutput;
   try {
-    out = await ecs.send(
-      new RunTaskCommand({
-        cluster: launch.cluster,
-        taskDefinition: launch.taskDefinition,
-        count: 1,
-        startedBy: managerStartedBy(launch.runnerName),
-        capacityProviderStrategy: [{ capacityProvider: capacity, weight: 1 }],
-        networkConfiguration: {
-          awsvpcConfiguration: {
-            subnets: launch.subnets,
-            securityGroups: launch.securityGroups,
-            assignPublicIp: launch.assignPublicIp ? "ENABLED" : "DISABLED",
-          },
-        },
-        // Distinct per capacity: the on-demand retry after a Spot failure is a different request.
-        clientToken: `${launch.clientToken}-${capacity}`.slice(0, 64),
-        tags: [
-          { key: "sgr:runner", value: launch.runnerName },
-          { key: "sgr:role", value: "manager" },
-        ],
-      }),
-    );
+    return (await runOneTask(ecs, managerRunTask(launch, capacity))).taskArn!;
   } catch (err) {
-    if (isCapacityUnavailable(err)) throw new CapacityUnavailable((err as Error).message);
-    throw err;
+    if (!(err instanceof RunTaskFailedError)) throw err;
+    throw new ManagerStartError(
+      `RunTask started no manager task: ${err.reasons.join("; ") || "no task and no failure"}`,
+    );
   }
-  const taskArn = out.tasks?.[0]?.taskArn;
-  if (taskArn) return taskArn;
-  const reasons = (out.failures ?? []).map((f) => [f.reason, f.detail].filter(Boolean).join(": "));
-  if (reasons.some((r) => isCapacityUnavailable(r))) throw new CapacityUnavailable(reasons.join("; "));
-  throw new ManagerStartError(
-    `RunTask started no manager task: ${reasons.join("; ") || "no task and no failure"}`,
-  );
 }
 
 /** Starts one manager task; a FARGATE_SPOT launch without capacity falls back to FARGATE. */
@@ -107,23 +89,20 @@ export async function startManagerTask(
   onSpotFallback?: (reason: string) => void,
 ): Promise<StartedManager> {
   try {
-    const taskArn = await runOnce(ecs, launch, launch.capacity);
-    return { taskArn, capacity: launch.capacity, spotFallback: false };
+    const started = await withSpotFallback(
+      launch.capacity,
+      (capacity) => runOnce(ecs, launch, capacity),
+      onSpotFallback,
+    );
+    return { taskArn: started.value, capacity: started.capacity, spotFallback: started.spotFallback };
   } catch (err) {
-    if (!(err instanceof CapacityUnavailable)) throw err;
-    if (launch.capacity !== "FARGATE_SPOT") {
-      throw new ManagerStartError(`Fargate has no capacity for the manager: ${err.message}`);
-    }
-    onSpotFallback?.(err.message);
-    try {
-      const taskArn = await runOnce(ecs, launch, "FARGATE");
-      return { taskArn, capacity: "FARGATE", spotFallback: true };
-    } catch (fallbackErr) {
-      if (fallbackErr instanceof CapacityUnavailable) {
-        throw new ManagerStartError(`neither Fargate Spot nor Fargate has capacity: ${fallbackErr.message}`);
-      }
-      throw fallbackErr;
-    }
+    if (!(err instanceof CapacityUnavailableError)) throw err;
+    // With Spot, a capacity failure that reaches here is the on-demand fallback's.
+    throw new ManagerStartError(
+      launch.capacity === "FARGATE_SPOT"
+        ? `neither Fargate Spot nor Fargate has capacity: ${err.message}`
+        : `Fargate has no capacity for the manager: ${err.message}`,
+    );
   }
 }
 

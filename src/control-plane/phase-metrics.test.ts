@@ -1,10 +1,10 @@
 /** The queue-to-start phase, job duration and cost-per-job metrics added for the operator dashboard. */
 import { describe, expect, it } from "vitest";
+import { conditionalFailure, fakeDeps, scripted } from "../../test/support/state-fakes.js";
 import { METRICS } from "../observability/metric-names.js";
-import { recordJobEvent } from "./job-records.js";
+import { recordJobEvent } from "../state/job-records.js";
+import type { StateDb } from "../state/table.js";
 import { handlePendingJob } from "./scale-up.js";
-import type { StateDb } from "./state-table.js";
-import { conditionalFailure, fakeDeps, scripted } from "./test-fakes.js";
 
 const NOW = 1_700_000_000_000;
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

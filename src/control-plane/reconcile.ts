@@ -1,7 +1,7 @@
 /**
  * The reconciler: catches pending jobs whose scale-up never happened (webhook lost, scale-up dead-lettered,
  * manager crashed) so such a job still gets a manager within two schedule periods.
- * - Jobs seen pending (job-events markers) for at least one period and still not running: re-confirmed
+ * - Jobs seen pending (job-status markers) for at least one period and still not running: re-confirmed
  *   (REST check when a token is configured), then a manager is ensured for them.
  * - With `gitlab.reconcileProjectIds` and a token: pending jobs listed through the API get the same, at once
  *   (no webhook may ever arrive for them; ensuring is idempotent, so a job whose webhook is merely slow
@@ -9,10 +9,10 @@
  */
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { METRICS } from "../observability/metric-names.js";
+import { clearPending, readJob, STATUS_RANK } from "../state/job-records.js";
+import { DAY_MS, PENDING_PK, type PendingItem } from "../state/table.js";
 import type { ControlPlaneDeps } from "./deps.js";
-import { clearPending, readJob, STATUS_RANK } from "./job-records.js";
 import { confirmJob, ensureManagerForJob, type PendingJobOutcome } from "./scale-up.js";
-import { DAY_MS, PENDING_PK, type PendingItem } from "./state-table.js";
 
 export interface ReconcileResult {
   checked: number;

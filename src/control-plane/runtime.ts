@@ -7,12 +7,12 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createAwsClient, createDocumentClient } from "../config/aws-clients.js";
 import { type Config, loadConfigFromEnv, loadResourcesFromEnv, type Resources } from "../config/index.js";
 import { restClientFromTokenSource, ssmApiTokenSource } from "../gitlab/rest-client-token.js";
 import type { ControlPlaneDeps, MetricsSink } from "./deps.js";
-import { AWS_CLIENT_SETTINGS, createDocumentClient } from "./runtime-common.js";
 
-export { AWS_CLIENT_SETTINGS, createDocumentClient, powertoolsMetrics } from "./runtime-common.js";
+export { powertoolsMetrics } from "./runtime-common.js";
 
 export interface ControlPlaneClients {
   db: DynamoDBDocumentClient;
@@ -23,8 +23,8 @@ export interface ControlPlaneClients {
 export function createClients(): ControlPlaneClients {
   return {
     db: createDocumentClient(),
-    ecs: new ECSClient(AWS_CLIENT_SETTINGS),
-    ssm: new SSMClient(AWS_CLIENT_SETTINGS),
+    ecs: createAwsClient(ECSClient),
+    ssm: createAwsClient(SSMClient),
   };
 }
 

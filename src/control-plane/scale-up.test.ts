@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { conditionalFailure, fakeDeps } from "../../test/support/state-fakes.js";
 import { GitLabApiError } from "../gitlab/rest-client.js";
 import { METRICS } from "../observability/metric-names.js";
+import type { SlotItem } from "../state/table.js";
 import { reconcile } from "./reconcile.js";
 import { ensureManager, handlePendingJob, STALE_STARTING_MS } from "./scale-up.js";
-import type { SlotItem } from "./state-table.js";
-import { conditionalFailure, fakeDeps } from "./test-fakes.js";
 
 const NOW = 1_000_000_000;
 const TASK = "arn:aws:ecs:eu-west-1:1:task/cluster/abc";

@@ -1,12 +1,11 @@
 /**
  * Pending job → a manager for a runner configuration that can take it, exactly one per configuration.
- * The manager slot (manager-slots.ts) decides who starts it; everything here is safe to run again
+ * The manager slot (src/state/slots.ts) decides who starts it; everything here is safe to run again
  * (EventBridge retries, reconciler passes), because a held slot turns every repeat into a no-op.
  */
 import type { RunnerConfig } from "../config/index.js";
+import { type JobEventInput, toEpochMs } from "../events/job-event.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { ControlPlaneDeps, GitLabJobsApi } from "./deps.js";
-import { type JobEventInput, toEpochMs } from "./job-event-input.js";
 import {
   acquireSlot,
   activateSlot,
@@ -15,10 +14,11 @@ import {
   readSlot,
   releaseSlot,
   type SlotStore,
-} from "./manager-slots.js";
+} from "../state/slots.js";
+import type { SlotItem } from "../state/table.js";
+import type { ControlPlaneDeps, GitLabJobsApi } from "./deps.js";
 import { describeTaskLiveness, startManagerTask, stopManagerTask } from "./manager-tasks.js";
 import { selectRunners } from "./runner-selection.js";
-import type { SlotItem } from "./state-table.js";
 
 /** A STARTING slot older than this belongs to an invocation that died between the slot write and RunTask. */
 export const STALE_STARTING_MS = 2 * 60_000;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.js";
-import { InvalidEventError, parseJobEventDetail, toEpochMs } from "./job-event-input.js";
+import { InvalidEventError, parseJobEventDetail, toEpochMs } from "../events/job-event.js";
+import { isConditionalFailure, taskIdOf } from "../state/table.js";
 import { selectRunners } from "./runner-selection.js";
-import { isConditionalFailure, taskIdOf } from "./state-table.js";
 
 const config = parseConfig({
   gitlab: { url: "https://gitlab.example.com" },
@@ -74,9 +74,9 @@ describe("state table helpers", () => {
   });
 });
 
-describe("contract with the webhook's events (job-events.ts)", () => {
+describe("contract with the webhook's events (events/job-event.ts)", () => {
   it("accepts every detail the webhook emits, for each status", async () => {
-    const { jobEventDetailSchema } = await import("./job-events.js");
+    const { jobEventDetailSchema } = await import("../events/job-event.js");
     for (const status of ["created", "pending", "running", "success", "failed", "canceled"]) {
       const detail = jobEventDetailSchema.parse({
         kind: "build",

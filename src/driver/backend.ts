@@ -1,13 +1,11 @@
 /**
- * Changed by the driver-core engineer (additive only): optional `jobPaths` (builds/cache dirs a backend's tasks
- * use, reported by the `config` stage) and `servicePorts` (ports to wait for when the job payload names none).
- *
  * The seam between the driver's stages and where a job's task actually runs. Two implementations:
  * `fargate` (ECS through the AWS SDK) and `local` (this machine: helper side as processes, user side in a
  * busybox-only chroot), both running the same agent and channel code, so tests of `local` exercise the
  * same protocol production uses.
  */
 import type { Architecture, Capacity, TaskSize } from "../config/schema.js";
+import type { JobIdentity } from "../state/job-task-size.js";
 
 /** One container the job task runs besides the helper: the user's image, or a service. */
 export interface ContainerSpec {
@@ -44,13 +42,7 @@ export interface JobRunSettings {
 }
 
 /** Identifies the job a task belongs to (tags, logs, janitor). */
-export interface JobIdentity {
-  runnerName: string;
-  projectId: string;
-  jobId: string;
-  /** Task id of the manager that started it: the janitor stops tasks whose manager is gone. */
-  managerTaskId: string;
-}
+export type { JobIdentity };
 
 /** How the driver reaches the agent in a started task, and proves who it is. */
 export interface AgentEndpoint {

@@ -178,6 +178,22 @@ export function resolveSettings(request: SizeRequest, caps: JobCaps): ResolvedSe
     );
   }
 
+  const capacity = resolveCapacity(request, caps, warnings);
+  const architecture = resolveArchitecture(request, caps, warnings);
+  return {
+    size: { cpu: combination.cpu, memoryMiB: combination.memoryMiB, ephemeralStorageGiB: storage },
+    capacity,
+    architecture,
+    warnings,
+  };
+}
+
+/** SGR_CAPACITY, where the runner lets a job choose; else the runner's capacity (with a warning saying why). */
+function resolveCapacity(
+  request: SizeRequest,
+  caps: JobCaps,
+  warnings: string[],
+): ResolvedSettings["capacity"] {
   let capacity = caps.capacity;
   if (request.capacity !== undefined && request.capacity.trim() !== "") {
     const parsed = parseCapacity(request.capacity);
@@ -191,7 +207,15 @@ export function resolveSettings(request: SizeRequest, caps: JobCaps): ResolvedSe
       capacity = parsed;
     }
   }
+  return capacity;
+}
 
+/** SGR_ARCH, else the image's platform, where the runner offers it; else the runner's default architecture. */
+function resolveArchitecture(
+  request: SizeRequest,
+  caps: JobCaps,
+  warnings: string[],
+): ResolvedSettings["architecture"] {
   let architecture = caps.defaultArchitecture;
   const archSource =
     request.architecture !== undefined && request.architecture.trim() !== ""
@@ -213,11 +237,5 @@ export function resolveSettings(request: SizeRequest, caps: JobCaps): ResolvedSe
       architecture = parsed;
     }
   }
-
-  return {
-    size: { cpu: combination.cpu, memoryMiB: combination.memoryMiB, ephemeralStorageGiB: storage },
-    capacity,
-    architecture,
-    warnings,
-  };
+  return architecture;
 }

@@ -1,6 +1,6 @@
 /**
  * Which container of the job task runs a `run_exec` stage. The custom executor does not pass the "predefined"
- * flag the Docker/Kubernetes executors use, so we decide by name (issue 3): the helper container (git, git-lfs,
+ * flag the Docker/Kubernetes executors use, so we decide by name: the helper container (git, git-lfs,
  * gitlab-runner) runs source, cache and artifact stages; the user's image runs the user's own scripts.
  */
 export type StageTarget = "helper" | "build";

@@ -4,13 +4,13 @@
  */
 export const FUNCTIONS = {
   /** GitLab webhook (Function URL) → verified, normalised job events on the bus. */
-  webhook: "src/functions/webhook/handler.ts",
+  webhook: "src/webhook/handler.ts",
   /** Pending job event → exactly one runner manager per runner configuration. */
-  "scale-up": "src/functions/scale-up/handler.ts",
+  "scale-up": "src/control-plane/handlers/scale-up.ts",
   /** Every job status change → job records (for the reconciler) and queue-to-start metrics. */
-  "job-events": "src/functions/job-events/handler.ts",
+  "job-status": "src/control-plane/handlers/job-status.ts",
   /** Schedule → idle stop, missed-webhook reconcile, crashed/over-age managers, janitor. */
-  scheduler: "src/functions/scheduler/handler.ts",
+  scheduler: "src/control-plane/handlers/scheduler.ts",
 } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 

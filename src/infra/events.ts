@@ -6,7 +6,7 @@ import { Duration, Names, type RemovalPolicy, Validations } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { JOB_EVENT_SOURCE } from "../control-plane/event-patterns.js";
+import { JOB_EVENT_SOURCE } from "../events/patterns.js";
 
 export interface EventPlumbingProps {
   archiveRetention: Duration;

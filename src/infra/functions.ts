@@ -35,7 +35,7 @@ const FUNCTION_SETTINGS: Record<FunctionName, { memoryMiB: number; timeout: Dura
       timeout: Duration.seconds(60),
       description: "Pending job → one runner manager",
     },
-    "job-events": {
+    "job-status": {
       memoryMiB: 256,
       timeout: Duration.seconds(30),
       description: "Job status → job records and metrics",

@@ -102,23 +102,23 @@ export class Monitoring extends Construct {
         ],
         [
           graph("Jobs", [
-            productMetric(METRICS.jobSucceeded, "job-events"),
-            productMetric(METRICS.jobFailed, "job-events"),
+            productMetric(METRICS.jobSucceeded, "job-status"),
+            productMetric(METRICS.jobFailed, "job-status"),
             productMetric(METRICS.jobReconciled, "scheduler"),
           ]),
           graph("Queue to start (seconds)", [
-            productMetric(METRICS.jobQueuedSeconds, "job-events", cloudwatch.Stats.p(50)),
-            productMetric(METRICS.jobQueuedSeconds, "job-events", cloudwatch.Stats.p(90)),
-            productMetric(METRICS.jobQueuedSeconds, "job-events", cloudwatch.Stats.MAXIMUM),
-            productMetric(METRICS.jobPendingToRunningSeconds, "job-events", cloudwatch.Stats.p(50)),
-            productMetric(METRICS.jobPendingToRunningSeconds, "job-events", cloudwatch.Stats.p(90)),
+            productMetric(METRICS.jobQueuedSeconds, "job-status", cloudwatch.Stats.p(50)),
+            productMetric(METRICS.jobQueuedSeconds, "job-status", cloudwatch.Stats.p(90)),
+            productMetric(METRICS.jobQueuedSeconds, "job-status", cloudwatch.Stats.MAXIMUM),
+            productMetric(METRICS.jobPendingToRunningSeconds, "job-status", cloudwatch.Stats.p(50)),
+            productMetric(METRICS.jobPendingToRunningSeconds, "job-status", cloudwatch.Stats.p(90)),
           ]),
         ],
         [
           graph("Queue to start by phase, p90 (seconds)", [
-            productMetric(METRICS.jobQueuedSeconds, "job-events", cloudwatch.Stats.p(90)),
+            productMetric(METRICS.jobQueuedSeconds, "job-status", cloudwatch.Stats.p(90)),
             productMetric(METRICS.jobWebhookToManagerStartSeconds, "scale-up", cloudwatch.Stats.p(90)),
-            productMetric(METRICS.jobPendingToRunningSeconds, "job-events", cloudwatch.Stats.p(90)),
+            productMetric(METRICS.jobPendingToRunningSeconds, "job-status", cloudwatch.Stats.p(90)),
             // Emitted inside the manager task (manager entrypoint and driver daemon), service `manager`.
             productMetric(
               METRICS.managerStartToRunningSeconds,
@@ -129,9 +129,9 @@ export class Monitoring extends Construct {
             productMetric(METRICS.jobFirstScriptByteSeconds, MANAGER_METRIC_SERVICE, cloudwatch.Stats.p(90)),
           ]),
           graph("Job duration (seconds) and estimated cost (USD per 5 min)", [
-            productMetric(METRICS.jobDurationSeconds, "job-events", cloudwatch.Stats.p(50)),
-            productMetric(METRICS.jobDurationSeconds, "job-events", cloudwatch.Stats.p(90)),
-            productMetric(METRICS.jobEstimatedCostUsd, "job-events", cloudwatch.Stats.SUM),
+            productMetric(METRICS.jobDurationSeconds, "job-status", cloudwatch.Stats.p(50)),
+            productMetric(METRICS.jobDurationSeconds, "job-status", cloudwatch.Stats.p(90)),
+            productMetric(METRICS.jobEstimatedCostUsd, "job-status", cloudwatch.Stats.SUM),
             // The driver's cost at the size each job's task really got (service `manager`).
             productMetric(METRICS.jobTaskCostUsd, MANAGER_METRIC_SERVICE, cloudwatch.Stats.SUM),
           ]),

@@ -11,7 +11,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { flattenCfnReference } from "cdk-nag/lib/utils/flatten-cfn-reference.js";
 import type { Construct, IConstruct } from "constructs";
-import { jobFamilyPrefix } from "../driver/task-definitions-layout.js";
+import { jobFamilyPrefix } from "../driver/backends/fargate/layout.js";
 
 /** Item-level DynamoDB actions the control plane, driver and manager use (no Scan, no table administration). */
 export const STATE_TABLE_ACTIONS = [

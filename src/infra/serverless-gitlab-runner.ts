@@ -20,11 +20,7 @@ import {
   type Resources,
   runnerTokenParameterName,
 } from "../config/index.js";
-import {
-  JOB_STATUS_PATTERN,
-  PENDING_JOB_PATTERN,
-  toCdkEventPattern,
-} from "../control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN, toCdkEventPattern } from "../events/patterns.js";
 import type { FunctionName } from "../functions/catalog.js";
 import { RUNNER_NAME_ENV } from "../manager/settings.js";
 import { Compute, jobFamilyScopeOf } from "./compute.js";
@@ -266,7 +262,7 @@ export class ServerlessGitlabRunner extends Construct {
         ...grants.watchAndStopTasks(this, cluster),
         ...grants.readParameters(this, apiToken),
       ],
-      "job-events": [grants.useStateTable(stateTable)],
+      "job-status": [grants.useStateTable(stateTable)],
       // Idle stop, crashed/over-age managers, reconcile (may start a manager), janitor.
       scheduler: [
         grants.useStateTable(stateTable),
@@ -295,7 +291,7 @@ export class ServerlessGitlabRunner extends Construct {
     const url = fns.webhook.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
 
     // Async invocations (rules, schedule): Lambda retries twice, then the event goes to the dead-letter queue.
-    for (const name of ["scale-up", "job-events", "scheduler"] as const) {
+    for (const name of ["scale-up", "job-status", "scheduler"] as const) {
       fns[name].configureAsyncInvoke({
         retryAttempts: 2,
         maxEventAge: Duration.hours(1),
@@ -316,11 +312,11 @@ export class ServerlessGitlabRunner extends Construct {
       eventPattern: toCdkEventPattern(PENDING_JOB_PATTERN),
       targets: [target(fns["scale-up"])],
     });
-    const statusRule = new events.Rule(this, "JobStatusToJobEvents", {
+    const statusRule = new events.Rule(this, "AnyJobStatusToJobStatus", {
       eventBus: bus,
       description: "Every GitLab job status change updates job records and metrics",
       eventPattern: toCdkEventPattern(JOB_STATUS_PATTERN),
-      targets: [target(fns["job-events"])],
+      targets: [target(fns["job-status"])],
     });
     for (const rule of [pendingRule, statusRule]) {
       (rule.node.defaultChild as events.CfnRule).eventBusName = this.eventPlumbing.busName;

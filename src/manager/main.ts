@@ -2,8 +2,7 @@
  * Entrypoint of the manager container (bundled to /opt/sgr/lib/manager.mjs). Startup errors exit 1 with a
  * message naming what to fix; otherwise the process exits with gitlab-runner's code.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createDocumentClient } from "../config/aws-clients.js";
 import { createLogger } from "../observability/logger.js";
 import { runManager } from "./manager.js";
 import { loadManagerSettings } from "./settings.js";
@@ -24,7 +23,7 @@ async function main(): Promise<number> {
     process.stderr.write(`sgr-manager: cannot start: ${message}\n`);
     return 1;
   }
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 5 }));
+  const db = createDocumentClient();
   return runManager(settings, { db, taskArn, logger, signals: process, env: process.env });
 }
 

@@ -4,16 +4,10 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type StateDb, taskIdOf } from "../control-plane/state-table.js";
 import { socketPathFrom } from "../driver/daemon/wire.js";
 import { createEmfWriter, type EmfWriter } from "../observability/emf.js";
 import { MANAGER_METRIC_SERVICE, METRICS } from "../observability/metric-names.js";
 import { elapsedSeconds } from "../observability/phase-timing.js";
-import { renderConfigToml } from "./config-toml.js";
-import { forwardDaemonLog } from "./daemon-log.js";
-import { CONFIG_FILE_NAME, SYSTEM_ID_FILE_NAME } from "./paths.js";
-import { startRunnerProcess } from "./runner-process.js";
-import type { ManagerSettings } from "./settings.js";
 import {
   heartbeat,
   type ManagerRecordRef,
@@ -21,7 +15,13 @@ import {
   markSelfDraining,
   markStopped,
   readManagerState,
-} from "./state-record.js";
+} from "../state/manager-record.js";
+import { type StateDb, taskIdOf } from "../state/table.js";
+import { renderConfigToml } from "./config-toml.js";
+import { forwardDaemonLog } from "./daemon-log.js";
+import { CONFIG_FILE_NAME, SYSTEM_ID_FILE_NAME } from "./paths.js";
+import { startRunnerProcess } from "./runner-process.js";
+import type { ManagerSettings } from "./settings.js";
 import {
   type ManagerRecord,
   type SignalSource,

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import type { RecordState } from "./state-record.js";
+import type { RecordState } from "../state/manager-record.js";
 import {
   type ChildExit,
   exitCodeOf,

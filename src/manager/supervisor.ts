@@ -7,7 +7,7 @@
  * (the scheduler's idle stop). State-table trouble is logged and retried, never a reason to stop the runner.
  */
 import { constants } from "node:os";
-import type { RecordState } from "./state-record.js";
+import type { RecordState } from "../state/manager-record.js";
 
 export interface ChildExit {
   code: number | null;
@@ -20,7 +20,7 @@ export interface RunnerChild {
   exited: Promise<ChildExit>;
 }
 
-/** The manager's record, bound to this task (src/manager/state-record.ts). */
+/** The manager's record, bound to this task (src/state/manager-record.ts). */
 export interface ManagerRecord {
   markRunning(nowMs: number): Promise<RecordState>;
   readState(): Promise<RecordState>;
@@ -73,16 +73,7 @@ function describeExit(exit: ChildExit): string {
 export async function superviseRunner(options: SuperviseOptions): Promise<number> {
   const { record, logger } = options;
   const now = options.now ?? Date.now;
-  const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
-
-  let initial: RecordState | "UNKNOWN" = "UNKNOWN";
-  try {
-    initial = await record.markRunning(now());
-  } catch (err) {
-    logger.warn("could not mark the manager record RUNNING; starting anyway and retrying", {
-      error: errorText(err),
-    });
-  }
+  const initial = await markRunningAtStart(options, now);
   if (initial !== "UNKNOWN" && wantsDrain(initial)) {
     // Drained before gitlab-runner ever asked for a job: nothing to finish, so do not start it.
     logger.info("drain requested before gitlab-runner started; not starting it", { state: initial });
@@ -161,15 +152,41 @@ export async function superviseRunner(options: SuperviseOptions): Promise<number
 
   const reason = describeExit(exit);
   logger.info(reason, { drained: draining });
+  await markStoppedAtExit(options, reason, now);
+  return exitCodeOf(exit);
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/** The record's state as gitlab-runner starts (RUNNING, or a drain asked already); UNKNOWN when it cannot be read. */
+async function markRunningAtStart(
+  { record, logger }: SuperviseOptions,
+  now: () => number,
+): Promise<RecordState | "UNKNOWN"> {
+  try {
+    return await record.markRunning(now());
+  } catch (err) {
+    logger.warn("could not mark the manager record RUNNING; starting anyway and retrying", {
+      error: errorText(err),
+    });
+    return "UNKNOWN";
+  }
+}
+
+/** STOPPED as the record's last word, tried three times. */
+async function markStoppedAtExit(
+  { record, logger }: SuperviseOptions,
+  reason: string,
+  now: () => number,
+): Promise<void> {
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
       const written = await record.markStopped(reason, now());
       logger.info(written ? "manager record STOPPED" : "manager record already STOPPED or not ours");
-      break;
+      return;
     } catch (err) {
       logger.warn("could not mark the manager record STOPPED", { attempt, error: errorText(err) });
       if (attempt < 3) await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
-  return exitCodeOf(exit);
 }

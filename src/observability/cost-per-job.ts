@@ -1,5 +1,5 @@
 /**
- * Cost of one finished job for the JobEstimatedCostUsd metric. The job-events function does not see the size
+ * Cost of one finished job for the JobEstimatedCostUsd metric. The job-status function does not see the size
  * a job asked for (that lives in the driver), so a job is priced at the default job size of the runner
  * configuration whose tags match the runner that ran it — an estimate, labelled as such on the dashboard. The
  * driver records the size a job's task really got on the job's record (JobTaskSizeAttributes); `jobPricing`
@@ -36,7 +36,7 @@ export function jobCostEstimator(config: Config, region: string) {
   };
 }
 
-/** What the driver writes on a job's state-table record (src/driver/daemon/job-task-size.ts). */
+/** What the driver writes on a job's state-table record (src/state/job-task-size.ts). */
 export interface JobTaskSizeAttributes {
   taskCpu?: number;
   taskMemoryMiB?: number;

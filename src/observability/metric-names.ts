@@ -33,9 +33,9 @@ export const METRICS = {
   managerOverAge: "ManagerOverAge",
   /** scheduler: managers active (Count, gauge per period). */
   managersActive: "ManagersActive",
-  /** job-events: a job went pending → running; value = GitLab's queued duration (Seconds). */
+  /** job-status: a job went pending → running; value = GitLab's queued duration (Seconds). */
   jobQueuedSeconds: "JobQueuedSeconds",
-  /** job-events: jobs that finished, by outcome dimension-free counts (Count). */
+  /** job-status: jobs that finished, by outcome dimension-free counts (Count). */
   jobSucceeded: "JobSucceeded",
   jobFailed: "JobFailed",
   /** scheduler (reconciler): a pending job whose webhook was lost and which the reconciler started (Count). */
@@ -44,13 +44,13 @@ export const METRICS = {
   managerSpotFallback: "ManagerSpotFallback",
   /** scheduler: a manager stopped with StopTask (heartbeat lost, or draining past maxJobSeconds) (Count). */
   managerForceStopped: "ManagerForceStopped",
-  /** job-events: time from our first sight of a job pending to its running event (Seconds). */
+  /** job-status: time from our first sight of a job pending to its running event (Seconds). */
   jobPendingToRunningSeconds: "JobPendingToRunningSeconds",
   /** scale-up: queue-to-start phase "webhook → manager start request": event received → RunTask accepted (Seconds). */
   jobWebhookToManagerStartSeconds: "JobWebhookToManagerStartSeconds",
-  /** job-events: a finished job's running → finished time as we saw it (Seconds). */
+  /** job-status: a finished job's running → finished time as we saw it (Seconds). */
   jobDurationSeconds: "JobDurationSeconds",
-  /** job-events: a finished job's estimated compute cost in USD (src/observability/cost.ts; default job size). */
+  /** job-status: a finished job's estimated compute cost in USD (src/observability/cost.ts; default job size). */
   jobEstimatedCostUsd: "JobEstimatedCostUsd",
   /** manager: queue-to-start phase "manager running": scale-up's start request (record startedAt) → the manager
    * marks its record RUNNING, once per manager (Seconds; src/observability/emf.ts, service `manager`). */

@@ -14,8 +14,8 @@ import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { CreateEventBusCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { LambdaFunctionURLEvent } from "aws-lambda";
-import { createWebhookHandler } from "../../src/functions/webhook/app.js";
-import { createWebhookDependencies } from "../../src/functions/webhook/runtime.js";
+import { createWebhookHandler } from "../../src/webhook/app.js";
+import { createWebhookDependencies } from "../../src/webhook/runtime.js";
 import { createStateTable } from "../support/state-table.js";
 
 export const ACCOUNT = "123456789012";

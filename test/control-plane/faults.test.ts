@@ -8,13 +8,13 @@ import { StopTaskCommand } from "@aws-sdk/client-ecs";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobEventInput } from "../../src/control-plane/job-event-input.js";
-import { recordJobEvent } from "../../src/control-plane/job-records.js";
-import { readSlot } from "../../src/control-plane/manager-slots.js";
 import { handlePendingJob } from "../../src/control-plane/scale-up.js";
 import { runSchedulerPeriod } from "../../src/control-plane/scheduler.js";
-import { managerSk, PENDING_PK, pendingSk, runnerPk, taskIdOf } from "../../src/control-plane/state-table.js";
+import type { JobEventInput } from "../../src/events/job-event.js";
 import { ssmApiTokenSource } from "../../src/gitlab/rest-client-token.js";
+import { recordJobEvent } from "../../src/state/job-records.js";
+import { readSlot } from "../../src/state/slots.js";
+import { managerSk, PENDING_PK, pendingSk, runnerPk, taskIdOf } from "../../src/state/table.js";
 import type { FaultKind } from "./fault-injection.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
@@ -131,7 +131,7 @@ describe("SSM (GitLab API token)", () => {
   });
 });
 
-describe("job-events (UpdateItem record, PutItem/DeleteItem pending marker, GetItem)", () => {
+describe("job-status (UpdateItem record, PutItem/DeleteItem pending marker, GetItem)", () => {
   const deps = (f: Fixture) => ({
     db: f.clients.db,
     tableName: f.resources.stateTableName,

@@ -14,6 +14,7 @@ import {
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { NodeHttpHandler } from "@smithy/node-http-handler";
+import { AWS_CLIENT_SETTINGS } from "../../src/config/aws-clients.js";
 import {
   type Config,
   type ConfigInput,
@@ -23,7 +24,7 @@ import {
 } from "../../src/config/index.js";
 import type { ControlPlaneDeps, GitLabJobsApi, MetricsSink } from "../../src/control-plane/deps.js";
 import { managerStartedBy } from "../../src/control-plane/manager-tasks.js";
-import { AWS_CLIENT_SETTINGS, type ControlPlaneClients } from "../../src/control-plane/runtime.js";
+import type { ControlPlaneClients } from "../../src/control-plane/runtime.js";
 import { type MotoServer, startMoto } from "../support/moto.js";
 import { createStateTable } from "../support/state-table.js";
 import { FaultInjectingHandler } from "./fault-injection.js";

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireSchedulerLease } from "../../src/control-plane/scheduler-lease.js";
+import { acquireSchedulerLease } from "../../src/state/lease.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -62,9 +62,9 @@ describe("scripts/invoke-local.ts", () => {
     expect(run.stdout).toContain('"ManagerStarted"'); // embedded-metric-format line from Powertools
   });
 
-  it("job-events records pending then running and emits both queue-to-start metrics", async () => {
-    expect(invoke("job-events", "examples/events/pending-job.json").result).toEqual({ outcome: "recorded" });
-    const running = invoke("job-events", "examples/events/job-running.json");
+  it("job-status records pending then running and emits both queue-to-start metrics", async () => {
+    expect(invoke("job-status", "examples/events/pending-job.json").result).toEqual({ outcome: "recorded" });
+    const running = invoke("job-status", "examples/events/job-running.json");
     expect(running.result).toEqual({ outcome: "recorded" });
     expect(running.stdout).toMatch(/"JobQueuedSeconds":19\.2/);
     expect(running.stdout).toMatch(/"JobPendingToRunningSeconds":20\b/);

@@ -5,12 +5,12 @@
 import { DescribeTasksCommand, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobEventInput } from "../../src/control-plane/job-event-input.js";
-import { readSlot } from "../../src/control-plane/manager-slots.js";
 import { ensureManager, handlePendingJob } from "../../src/control-plane/scale-up.js";
-import { runnerPk, SLOT_SK } from "../../src/control-plane/state-table.js";
+import type { JobEventInput } from "../../src/events/job-event.js";
 import { GitLabRestClient } from "../../src/gitlab/rest-client.js";
 import { METRICS } from "../../src/observability/metric-names.js";
+import { readSlot } from "../../src/state/slots.js";
+import { runnerPk, SLOT_SK } from "../../src/state/table.js";
 import { GitLabApiSim } from "../support/gitlab-api-sim.js";
 import {
   clientsFor,

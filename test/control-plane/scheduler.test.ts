@@ -8,14 +8,14 @@ import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/config/index.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import type { JobEventInput } from "../../src/control-plane/job-event-input.js";
-import { recordJobEvent } from "../../src/control-plane/job-records.js";
-import { readSlot } from "../../src/control-plane/manager-slots.js";
 import { ensureManager } from "../../src/control-plane/scale-up.js";
 import { runSchedulerPeriod } from "../../src/control-plane/scheduler.js";
-import { type ManagerItem, managerSk, runnerPk, taskIdOf } from "../../src/control-plane/state-table.js";
+import type { JobEventInput } from "../../src/events/job-event.js";
 import { GitLabRestClient } from "../../src/gitlab/rest-client.js";
 import { METRICS } from "../../src/observability/metric-names.js";
+import { recordJobEvent } from "../../src/state/job-records.js";
+import { readSlot } from "../../src/state/slots.js";
+import { type ManagerItem, managerSk, runnerPk, taskIdOf } from "../../src/state/table.js";
 import { GitLabApiSim } from "../support/gitlab-api-sim.js";
 import { createFixture, type Fixture, metricCount, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
@@ -307,7 +307,7 @@ describe("safety nets", () => {
     const m = await runningManager({ maxLifetimeSeconds: 3600 });
     await driverJobStarted(m);
     expect(await period(m, 30 * MIN)).toBe("busy");
-    // A job goes pending (job-events saw it) while the manager ages out.
+    // A job goes pending (job-status saw it) while the manager ages out.
     const job: JobEventInput = { status: "pending", projectId: 5, jobId: 77, runner: null };
     await recordJobEvent(
       {
@@ -345,7 +345,7 @@ describe("reconciler", () => {
   it("a pending job whose scale-up event was lost gets a manager within two schedule periods", async () => {
     const f = await createFixture(moto.endpoint, runnerConfig());
     const t0 = f.clock.now;
-    // job-events saw the job pending; the scale-up delivery was lost.
+    // job-status saw the job pending; the scale-up delivery was lost.
     await recordJobEvent(
       jobDeps(f),
       { status: "pending", projectId: 3, jobId: 300, runner: null, receivedAt: new Date(t0).toISOString() },

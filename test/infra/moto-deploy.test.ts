@@ -31,7 +31,7 @@ import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseResources, type Resources } from "../../src/config/index.js";
-import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/events/patterns.js";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 import type { CfnTemplate } from "./cfn.js";
 import { synthesize } from "./synth.js";

@@ -10,7 +10,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AGENT_CHANNEL_PORT, parseConfig, parseResources } from "../../src/config/index.js";
-import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/events/patterns.js";
 import { LAMBDA_NODE_MAJOR } from "../../src/functions/catalog.js";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 import { METRIC_NAMESPACE, METRICS } from "../../src/observability/metric-names.js";
@@ -200,7 +200,7 @@ describe("Lambda functions", () => {
       const vars = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(JSON.parse(vars.SGR_CONFIG as string)).toEqual(exampleInput);
       expect(vars.POWERTOOLS_METRICS_NAMESPACE).toBe(METRIC_NAMESPACE);
-      expect(vars.POWERTOOLS_SERVICE_NAME).toMatch(/^(webhook|scale-up|job-events|scheduler)$/);
+      expect(vars.POWERTOOLS_SERVICE_NAME).toMatch(/^(webhook|scale-up|job-status|scheduler)$/);
       // --enable-source-maps would cost tens of ms per cold start (functions.ts).
       expect(vars.NODE_OPTIONS).toBeUndefined();
       const logGroup = (fn.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
@@ -264,7 +264,7 @@ describe("Lambda functions", () => {
     const [dlq] = resourceNamed(t, "AWS::SQS::Queue", "DeadLetterQueue");
     const configs = resourcesOfType(t, "AWS::Lambda::EventInvokeConfig").map(([, c]) => c);
     expect(configs.map((c) => flatten(c.FunctionName)).sort()).toEqual(
-      ["jobevents", "scaleup", "scheduler"]
+      ["jobstatus", "scaleup", "scheduler"]
         .map((n) => `<${resourceNamed(t, "AWS::Lambda::Function", `Functions${n}`)[0]}>`)
         .sort(),
     );
@@ -293,10 +293,10 @@ describe("events", () => {
       EventPattern: PENDING_JOB_PATTERN,
       Targets: [target("Functionsscaleup")],
     });
-    expect(rule("JobStatusToJobEvents")).toMatchObject({
+    expect(rule("AnyJobStatusToJobStatus")).toMatchObject({
       EventBusName: { "Fn::GetAtt": [bus, "Name"] },
       EventPattern: JOB_STATUS_PATTERN,
-      Targets: [target("Functionsjobevents")],
+      Targets: [target("Functionsjobstatus")],
     });
     expect(rule("SchedulerPeriod")).toMatchObject({
       ScheduleExpression: "rate(1 minute)",
@@ -488,9 +488,9 @@ describe("IAM", () => {
     expect(statementWithSid(statements, "PutJobEvents").Resource).toEqual({ "Fn::GetAtt": [bus, "Arn"] });
   });
 
-  it("gives job-events the state table only, and the scheduler the janitor's task-definition rights", () => {
+  it("gives job-status the state table only, and the scheduler the janitor's task-definition rights", () => {
     expect(
-      statementsOf("Functionsjobeventsrole")
+      statementsOf("Functionsjobstatusrole")
         .map((s) => s.Sid)
         .filter(Boolean),
     ).toEqual(["UseStateTable"]);

@@ -16,8 +16,8 @@ import { parse } from "smol-toml";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlaneDeps } from "../../src/control-plane/deps.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import { acquireSlot, activateSlot, readSlot } from "../../src/control-plane/manager-slots.js";
-import { type ManagerItem, taskIdOf } from "../../src/control-plane/state-table.js";
+import { acquireSlot, activateSlot, readSlot } from "../../src/state/slots.js";
+import { type ManagerItem, taskIdOf } from "../../src/state/table.js";
 import {
   createStateTable,
   documentClient,

@@ -8,11 +8,11 @@ import { appendFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { acquireSlot, activateSlot } from "../../src/control-plane/manager-slots.js";
-import { type ManagerRecordRef, markRunning } from "../../src/manager/state-record.js";
 import type { EmfDocument } from "../../src/observability/emf.js";
 import { emfLine } from "../../src/observability/emf.js";
 import { METRICS } from "../../src/observability/metric-names.js";
+import { type ManagerRecordRef, markRunning } from "../../src/state/manager-record.js";
+import { acquireSlot, activateSlot } from "../../src/state/slots.js";
 import {
   createStateTable,
   documentClient,

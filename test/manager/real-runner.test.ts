@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlaneDeps } from "../../src/control-plane/deps.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import { acquireSlot, activateSlot, readSlot } from "../../src/control-plane/manager-slots.js";
-import type { ManagerItem } from "../../src/control-plane/state-table.js";
+import { acquireSlot, activateSlot, readSlot } from "../../src/state/slots.js";
+import type { ManagerItem } from "../../src/state/table.js";
 import { requireTool } from "../support/tools.js";
 import { CoordinatorStub } from "./coordinator-stub.js";
 import {

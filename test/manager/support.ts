@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { buildManagerBundle } from "../../scripts/build-images.js";
-import { managerSk, runnerPk, SLOT_SK, taskIdOf } from "../../src/control-plane/state-table.js";
+import { managerSk, runnerPk, SLOT_SK, taskIdOf } from "../../src/state/table.js";
 
 export const FAKE_RUNNER = join(
   dirname(fileURLToPath(import.meta.url)),

@@ -5,8 +5,8 @@
  */
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createWebhookHandler } from "../../src/functions/webhook/app.js";
-import { createWebhookDependencies } from "../../src/functions/webhook/runtime.js";
+import { createWebhookHandler } from "../../src/webhook/app.js";
+import { createWebhookDependencies } from "../../src/webhook/runtime.js";
 import { JOB_STATUSES, jobHook, pipelineHook, pushHook } from "./fixtures/payloads.js";
 import { MemoryLog, SIGNING_KEY } from "./support/fakes.js";
 import { createMotoWorld, drainQueue, type MotoWorld } from "./support/moto-world.js";

@@ -7,8 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWebhookHandler } from "../../src/functions/webhook/app.js";
-import { createWebhookDependencies } from "../../src/functions/webhook/runtime.js";
+import { createWebhookHandler } from "../../src/webhook/app.js";
+import { createWebhookDependencies } from "../../src/webhook/runtime.js";
 import { jobHook } from "./fixtures/payloads.js";
 import { MemoryLog } from "./support/fakes.js";
 import { createMotoWorld, drainQueue, type MotoWorld } from "./support/moto-world.js";

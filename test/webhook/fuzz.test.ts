@@ -6,8 +6,8 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createWebhookHandler } from "../../src/functions/webhook/app.js";
 import { signDelivery } from "../../src/gitlab/signature.js";
+import { createWebhookHandler } from "../../src/webhook/app.js";
 import { JOB_STATUSES, jobHook, pipelineHook } from "./fixtures/payloads.js";
 import { fakeWorld, NOW_MS, SECRET_TOKEN, SIGNING_KEY } from "./support/fakes.js";
 import { functionUrlEvent } from "./support/requests.js";

@@ -5,9 +5,9 @@
  */
 import type { LambdaFunctionURLEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWebhookHandler } from "../../src/functions/webhook/app.js";
-import { createWebhookDependencies } from "../../src/functions/webhook/runtime.js";
 import { createLogger } from "../../src/observability/logger.js";
+import { createWebhookHandler } from "../../src/webhook/app.js";
+import { createWebhookDependencies } from "../../src/webhook/runtime.js";
 import { jobHook } from "./fixtures/payloads.js";
 import { SECRET_TOKEN, SIGNING_KEY, SIGNING_TOKEN } from "./support/fakes.js";
 import { createMotoWorld, type MotoWorld } from "./support/moto-world.js";
@@ -76,7 +76,7 @@ describe("log lines never carry a secret", () => {
     for (const event of events) statuses.push((await handler(event)).statusCode!);
     // The production module too: its Powertools Metrics (EMF) lines go through the same capture.
     Object.assign(process.env, { SGR_CONFIG: world.env.SGR_CONFIG, SGR_RESOURCES: world.env.SGR_RESOURCES });
-    const production = (await import("../../src/functions/webhook/handler.js")).handler;
+    const production = (await import("../../src/webhook/handler.js")).handler;
     delete process.env.SGR_CONFIG;
     delete process.env.SGR_RESOURCES;
     for (const event of events.slice(0, 4)) statuses.push((await production(event)).statusCode!);

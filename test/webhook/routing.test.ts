@@ -1,14 +1,14 @@
 /**
  * The webhook against moto: SSM SecureStrings, the DynamoDB dedupe record, PutEvents on a custom bus,
- * and routing by rules made from the SAME pattern objects the CDK app uses (event-patterns.ts).
+ * and routing by rules made from the SAME pattern objects the CDK app uses (src/events/patterns.ts).
  * moto's TestEventPattern is a stub (empty 200), so patterns are proven by delivery: moto evaluates
  * a rule's pattern when it forwards an event to an SQS target.
  */
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyStructuredResultV2, LambdaFunctionURLEvent } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../../src/control-plane/event-patterns.js";
-import { jobEventDetailSchema } from "../../src/control-plane/job-events.js";
+import { jobEventDetailSchema } from "../../src/events/job-event.js";
+import { JOB_EVENT_DETAIL_TYPE, JOB_EVENT_SOURCE } from "../../src/events/patterns.js";
 import { JOB_STATUSES, jobHook, pipelineHook } from "./fixtures/payloads.js";
 import { SIGNING_KEY } from "./support/fakes.js";
 import { createMotoWorld, drainQueue, type MotoWorld } from "./support/moto-world.js";
@@ -23,7 +23,7 @@ beforeAll(async () => {
   world = await createMotoWorld();
   // The production module, wired at import from the environment like in Lambda.
   Object.assign(process.env, { SGR_CONFIG: world.env.SGR_CONFIG, SGR_RESOURCES: world.env.SGR_RESOURCES });
-  ({ handler } = await import("../../src/functions/webhook/handler.js"));
+  ({ handler } = await import("../../src/webhook/handler.js"));
 });
 
 afterAll(() => {
@@ -42,7 +42,7 @@ function detailsOf(messages: { Body?: string }[]) {
 }
 
 describe("webhook → EventBridge rules → queues (moto)", () => {
-  it("routes every Job Hook status to job-events and only pending to scale-up", async () => {
+  it("routes every Job Hook status to job-status and only pending to scale-up", async () => {
     for (const [index, status] of JOB_STATUSES.entries()) {
       const body = JSON.stringify(jobHook(status, { build_id: 500 + index }));
       const response = await handler(functionUrlEvent(body, Date.now(), { signingKey: SIGNING_KEY }));
@@ -109,9 +109,9 @@ describe("webhook → EventBridge rules → queues (moto)", () => {
 describe("events that cannot be put (moto)", () => {
   it("go to the dead-letter queue and the delivery is still acknowledged", async () => {
     const broken = await createMotoWorld({ missingBus: true });
-    const { createWebhookDependencies } = await import("../../src/functions/webhook/runtime.js");
-    const { handleWebhookDelivery } = await import("../../src/control-plane/webhook-delivery.js");
-    const { fromFunctionUrlEvent } = await import("../../src/functions/webhook/http.js");
+    const { createWebhookDependencies } = await import("../../src/webhook/runtime.js");
+    const { handleWebhookDelivery } = await import("../../src/webhook/delivery.js");
+    const { fromFunctionUrlEvent } = await import("../../src/webhook/http.js");
     const { MemoryLog } = await import("./support/fakes.js");
     const deps = createWebhookDependencies(broken.env, new MemoryLog());
     deps.publishOptions = { baseDelayMs: 1 };

@@ -9,11 +9,11 @@ import { jobSettingsSchema } from "../../config/schema.js";
 import { createEmfWriter, type EmfWriter } from "../../observability/emf.js";
 import { createLogger } from "../../observability/logger.js";
 import { MANAGER_METRIC_SERVICE } from "../../observability/metric-names.js";
+import type { JobCounter } from "../../state/job-counter.js";
 import type { Backend } from "../backend.js";
 import { LocalBackend, type LocalImage } from "../backends/local.js";
 import type { StageEnv } from "../job-spec.js";
 import type { DriverContext, JobState, RunnerJobSettings } from "../stages/context.js";
-import type { JobCounter } from "./job-counter.js";
 import { type DaemonServer, listenDaemon } from "./server.js";
 import { socketPathFrom } from "./wire.js";
 
@@ -57,16 +57,22 @@ function localBackendFrom(env: StageEnv, agentScript: string): LocalBackend {
 
 async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
   // Loaded only when used: the local path (tests, development) stays free of the ECS client.
-  const [{ ECSClient }, { loadResourcesFromEnv }, { createFargateBackend }, { buildContainerCommand }] =
-    await Promise.all([
-      import("@aws-sdk/client-ecs"),
-      import("../../config/load.js"),
-      import("../backends/fargate-factory.js"),
-      import("../../agent/build-loop.js"),
-    ]);
+  const [
+    { ECSClient },
+    { createAwsClient },
+    { loadResourcesFromEnv },
+    { createFargateBackend },
+    { buildContainerCommand },
+  ] = await Promise.all([
+    import("@aws-sdk/client-ecs"),
+    import("../../config/aws-clients.js"),
+    import("../../config/load.js"),
+    import("../backends/fargate/factory.js"),
+    import("../../agent/build-loop.js"),
+  ]);
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   return createFargateBackend({
-    ecs: new ECSClient({ region }),
+    ecs: createAwsClient(ECSClient, region),
     resources: loadResourcesFromEnv(env as NodeJS.ProcessEnv),
     region,
     logger: createLogger("sgr-driver"),
@@ -77,14 +83,12 @@ async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
 /** In a manager task (SGR_RESOURCES and SGR_MANAGER_TASK_ID set) the state table counts its running jobs. */
 async function jobCounterFromEnv(env: NodeJS.ProcessEnv): Promise<JobCounter | undefined> {
   if (!env.SGR_RESOURCES || !env.SGR_MANAGER_TASK_ID) return undefined;
-  const [{ DynamoDBClient }, { DynamoDBDocumentClient }, { loadResourcesFromEnv }, { stateTableJobCounter }] =
-    await Promise.all([
-      import("@aws-sdk/client-dynamodb"),
-      import("@aws-sdk/lib-dynamodb"),
-      import("../../config/load.js"),
-      import("./job-counter.js"),
-    ]);
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const [{ createDocumentClient }, { loadResourcesFromEnv }, { stateTableJobCounter }] = await Promise.all([
+    import("../../config/aws-clients.js"),
+    import("../../config/load.js"),
+    import("../../state/job-counter.js"),
+  ]);
+  const db = createDocumentClient();
   return stateTableJobCounter(db, loadResourcesFromEnv(env).stateTableName);
 }
 

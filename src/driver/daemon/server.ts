@@ -42,19 +42,18 @@ async function dispatch(ctx: DriverContext, io: StageIO, argv: string[]): Promis
   }
 }
 
-function serveConnection(ctx: DriverContext, socket: Socket, onDone: () => void): void {
-  const decoder = new FrameDecoder();
-  const abort = new AbortController();
-  let started = false;
-  let finished = false;
-  const write = (type: number, data: string | Buffer | Buffer[], written?: () => void) => {
+/**
+ * Writes frames to the stage process: a string or buffer as one frame, pieces (as an agent frame arrived) as one
+ * frame without joining them. Returns false once a few MiB are in flight, so the caller waits for `drained`.
+ */
+function frameWriter(socket: Socket) {
+  return (type: number, data: string | Buffer | Buffer[], written?: () => void): boolean => {
     if (socket.destroyed) {
       written?.();
       return false;
     }
     if (!Array.isArray(data)) socket.write(encodeFrame(type, data), written && (() => written()));
     else {
-      // One frame from the pieces an agent frame arrived in: header, then the pieces, without joining them.
       socket.cork();
       socket.write(
         frameHeader(
@@ -71,6 +70,28 @@ function serveConnection(ctx: DriverContext, socket: Socket, onDone: () => void)
     // Backpressure only beyond a few MiB in flight: waiting for every write to drain would stall the stream.
     return socket.writableLength < MAX_IN_FLIGHT;
   };
+}
+
+/** Resolves once the stage process can take more output, or is gone. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (socket.destroyed || socket.writableLength < MAX_IN_FLIGHT) return resolve();
+    const done = () => {
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    socket.on("drain", done);
+    socket.on("close", done);
+  });
+}
+
+function serveConnection(ctx: DriverContext, socket: Socket, onDone: () => void): void {
+  const decoder = new FrameDecoder();
+  const abort = new AbortController();
+  let started = false;
+  let finished = false;
+  const write = frameWriter(socket);
   socket.on("error", () => {});
   socket.on("close", () => {
     // The stage process went away (killed): treat it as a cancel so a remote step does not run on.
@@ -102,17 +123,7 @@ function serveConnection(ctx: DriverContext, socket: Socket, onDone: () => void)
         env: request.env ?? {},
         stdout: (data, written) => write(WireType.Stdout, data, written),
         stderr: (data) => write(WireType.Stderr, data),
-        drained: () =>
-          new Promise<void>((resolve) => {
-            if (socket.destroyed || socket.writableLength < MAX_IN_FLIGHT) return resolve();
-            const done = () => {
-              socket.off("drain", done);
-              socket.off("close", done);
-              resolve();
-            };
-            socket.on("drain", done);
-            socket.on("close", done);
-          }),
+        drained: () => drained(socket),
         cancelled: abort.signal,
       };
       const argv = Array.isArray(request.argv) ? request.argv : [];

@@ -26,7 +26,7 @@ export async function cleanupStage(ctx: DriverContext, io: StageIO): Promise<num
       await ctx
         .onJobFinished?.(identity)
         .catch((error: Error) => ctx.log("warn", "could not record the job end", { error: error.message }));
-      // Again at the end: prepare's write finds no job record when the job-events function had not written it yet.
+      // Again at the end: prepare's write finds no job record when the job-status function had not written it yet.
       if (job.usage) {
         await ctx
           .onJobTaskSized?.(identity, job.usage.task)

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { jobStartMs } from "../../observability/phase-timing.js";
-import type { Backend, JobTaskShape, StartedTask } from "../backend.js";
+import type { Backend, JobIdentity, JobTaskShape, StartedTask } from "../backend.js";
 import { AgentChannel } from "../channel/agent-channel.js";
 import { exitCodesFrom, SystemFailure } from "../exit-codes.js";
 import { readJobSpec } from "../job-spec.js";
@@ -40,16 +40,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
 
     const backend = await ctx.backend(io.env);
     const key = jobKey(identity);
-    const previous = ctx.jobs.get(key);
-    if (previous) {
-      previous.channel.close();
-      ctx.jobs.delete(key);
-    }
-    const leftover = previous?.taskId ?? (await backend.findTask(identity));
-    if (leftover) {
-      io.stdout(line(`Stopping task ${leftover} left by an earlier preparation attempt`));
-      await backend.stopTask(leftover, "replaced by a new preparation attempt");
-    }
+    await stopEarlierAttempt(ctx, backend, identity, io);
 
     const shape: JobTaskShape = {
       build: spec.build,
@@ -97,15 +88,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     io.stdout(line(`Job task ${task.taskId} is running`));
 
     await waitForServices(spec.services, backend, channel, io);
-    await ctx
-      .onJobStarted?.(identity)
-      .catch((error: Error) => ctx.log("warn", "could not record the job start", { error: error.message }));
-    // Not awaited: the job's start must not wait for a bookkeeping write (cleanup writes it again anyway).
-    void ctx
-      .onJobTaskSized?.(identity, usage.task)
-      .catch((error: Error) =>
-        ctx.log("warn", "could not record the job's task size", { error: error.message }),
-      );
+    await recordJobStart(ctx, identity, usage);
     // Only a preparation that succeeded counts (a failed attempt is retried by gitlab-runner): once per job.
     emitJobTaskRunning(ctx, identity.jobId, startedAtMs, agentAnsweredMs);
     return 0;
@@ -118,6 +101,39 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     }
     return codes.systemFailure;
   }
+}
+
+/** A retried preparation: closes the earlier attempt's channel and stops the task it (or a lost daemon) left. */
+async function stopEarlierAttempt(
+  ctx: DriverContext,
+  backend: Backend,
+  identity: JobIdentity,
+  io: StageIO,
+): Promise<void> {
+  const key = jobKey(identity);
+  const previous = ctx.jobs.get(key);
+  if (previous) {
+    previous.channel.close();
+    ctx.jobs.delete(key);
+  }
+  const leftover = previous?.taskId ?? (await backend.findTask(identity));
+  if (leftover) {
+    io.stdout(line(`Stopping task ${leftover} left by an earlier preparation attempt`));
+    await backend.stopTask(leftover, "replaced by a new preparation attempt");
+  }
+}
+
+/** Bookkeeping of a started job on the state table; its failures are logged, never the job's. */
+async function recordJobStart(ctx: DriverContext, identity: JobIdentity, usage: JobTaskUsage): Promise<void> {
+  await ctx
+    .onJobStarted?.(identity)
+    .catch((error: Error) => ctx.log("warn", "could not record the job start", { error: error.message }));
+  // Not awaited: the job's start must not wait for a bookkeeping write (cleanup writes it again anyway).
+  void ctx
+    .onJobTaskSized?.(identity, usage.task)
+    .catch((error: Error) =>
+      ctx.log("warn", "could not record the job's task size", { error: error.message }),
+    );
 }
 
 /** Connects to the agent, retrying while the task starts; fails with the stop reason if the task dies. */

@@ -1,7 +1,7 @@
 /**
  * Cost of one job's task, emitted at cleanup: JobTaskSeconds (task started → stopped) and JobTaskCostUsd priced
  * with src/observability/cost.ts at the size, architecture and capacity the task really ran with. Unlike the
- * job-events function's JobEstimatedCostUsd (default job size), this one knows the job's actual size.
+ * job-status function's JobEstimatedCostUsd (default job size), this one knows the job's actual size.
  */
 import { taskCost } from "../../observability/cost.js";
 import { METRICS } from "../../observability/metric-names.js";

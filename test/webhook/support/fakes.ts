@@ -3,12 +3,12 @@
  * (integration tests use moto instead). Each records what it was asked so tests can assert on it.
  */
 import type { PutEventsRequest, PutEventsRequestEntry, PutEventsResponse } from "@aws-sdk/client-eventbridge";
-import type { DeadLetterSink, EventPublisher } from "../../../src/control-plane/job-events.js";
-import type { DeliveryLog, WebhookDependencies } from "../../../src/control-plane/webhook-delivery.js";
 import type { WebhookSecrets } from "../../../src/gitlab/authenticate.js";
 import type { ClaimOutcome, DeliveryLedger } from "../../../src/gitlab/delivery-ledger.js";
 import { decodeSigningToken } from "../../../src/gitlab/signature.js";
 import type { WebhookSecretProvider } from "../../../src/gitlab/webhook-secrets.js";
+import type { DeliveryLog, WebhookDependencies } from "../../../src/webhook/delivery.js";
+import type { DeadLetterSink, EventPublisher } from "../../../src/webhook/publish.js";
 
 export const SECRET_TOKEN = "glwht-test-secret-token-8f3a1c";
 /** 32-byte key 0x00..0x1f, the shape GitLab requires (`whsec_` + base64). */

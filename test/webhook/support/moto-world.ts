@@ -19,7 +19,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../../src/control-plane/event-patterns.js";
+import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../../src/events/patterns.js";
 import { createStateTable } from "../../support/state-table.js";
 import { SECRET_TOKEN, SIGNING_TOKEN } from "./fakes.js";
 

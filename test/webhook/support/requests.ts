@@ -1,8 +1,8 @@
 /** Builders of Function URL events as GitLab would send them (token, signature, both, neither). */
 import { randomUUID } from "node:crypto";
 import type { LambdaFunctionURLEvent } from "aws-lambda";
-import type { WebhookRequest } from "../../../src/control-plane/webhook-delivery.js";
 import { signDelivery } from "../../../src/gitlab/signature.js";
+import type { WebhookRequest } from "../../../src/webhook/delivery.js";
 import { SECRET_TOKEN, SIGNING_KEY } from "./fakes.js";
 
 export interface DeliveryOptions {

@@ -1,0 +1,94 @@
+/**
+ * ECS task → the driver's TaskState, with the reason a stopped task gives put in plain language for the job log
+ * (image pull errors, Spot interruption, out of memory, a container that exited, a task that never started).
+ */
+import type { Container, Task } from "@aws-sdk/client-ecs";
+import type { TaskState } from "../../backend.js";
+import { BUILD_CONTAINER, HELPER_CONTAINER } from "./layout.js";
+
+const STARTING = new Set(["PROVISIONING", "PENDING", "ACTIVATING"]);
+
+function containerNamed(task: Task, name: string): Container | undefined {
+  return task.containers?.find((c) => c.name === name);
+}
+
+function pullFailure(task: Task): string | undefined {
+  for (const container of task.containers ?? []) {
+    if (/CannotPullContainerError|pull image manifest|pull access denied/i.test(container.reason ?? "")) {
+      return `the image '${container.image ?? "?"}' of container '${container.name ?? "?"}' could not be pulled: ${container.reason}`;
+    }
+  }
+  if (/CannotPullContainerError/i.test(task.stoppedReason ?? "")) {
+    return `an image of the job could not be pulled: ${task.stoppedReason}`;
+  }
+  return undefined;
+}
+
+function outOfMemory(task: Task): string | undefined {
+  const container = task.containers?.find((c) => /OutOfMemory/i.test(c.reason ?? ""));
+  if (!container) return undefined;
+  return `container '${container.name}' ran out of memory (${container.reason}); give the job more memory`;
+}
+
+function exitedContainer(task: Task): string | undefined {
+  // The essential containers decide the task's fate; report theirs before a service's.
+  const ordered = [
+    containerNamed(task, BUILD_CONTAINER),
+    containerNamed(task, HELPER_CONTAINER),
+    ...(task.containers ?? []),
+  ];
+  const exited =
+    ordered.find((c) => c?.exitCode !== undefined && c.exitCode !== 0) ??
+    ordered.find((c) => c?.exitCode !== undefined);
+  if (!exited) return undefined;
+  const hint =
+    exited.name === BUILD_CONTAINER && exited.exitCode === 127
+      ? " (command not found: the job image needs a POSIX shell, sh)"
+      : "";
+  const why = exited.reason ? `: ${exited.reason}` : "";
+  return `essential container '${exited.name}' exited with code ${exited.exitCode}${hint}${why}`;
+}
+
+/** A plain sentence saying why a stopped (or stopping) task stopped. */
+export function stopReasonOf(task: Task): string {
+  const stoppedReason = task.stoppedReason?.trim() || undefined;
+  const pull = pullFailure(task);
+  if (pull) return pull;
+  switch (task.stopCode) {
+    case "SpotInterruption":
+      return "AWS reclaimed the Fargate Spot capacity the job ran on (Spot interruption); retry the job, or run it on on-demand capacity";
+    case "TerminationNotice":
+      return `AWS stopped the task (termination notice)${stoppedReason ? `: ${stoppedReason}` : ""}`;
+    case "TaskFailedToStart":
+      return `the job task failed to start: ${stoppedReason ?? "no reason given"}`;
+  }
+  const oom = outOfMemory(task);
+  if (oom) return oom;
+  if (task.stopCode === "EssentialContainerExited") {
+    return (
+      exitedContainer(task) ?? `an essential container exited${stoppedReason ? `: ${stoppedReason}` : ""}`
+    );
+  }
+  if (stoppedReason) return `the job task was stopped: ${stoppedReason}`;
+  return "the job task stopped";
+}
+
+/** What the driver needs to know about a task; `undefined` means ECS no longer knows it. */
+export function taskStateOf(task: Task | undefined): TaskState {
+  if (!task)
+    return {
+      state: "stopped",
+      reason: "the job task no longer exists in ECS (stopped tasks are kept about an hour)",
+    };
+  const last = task.lastStatus ?? "PROVISIONING";
+  // ECS decides to stop a task by setting desiredStatus STOPPED (StopTask, an essential container exiting, Spot);
+  // the DEACTIVATING/STOPPING/DEPROVISIONING statuses follow that. So the desired status says "going down".
+  const goingDown = task.desiredStatus === "STOPPED" || last === "STOPPED";
+  if (goingDown) {
+    const exitCode = containerNamed(task, BUILD_CONTAINER)?.exitCode;
+    return exitCode === undefined
+      ? { state: "stopped", reason: stopReasonOf(task) }
+      : { state: "stopped", reason: stopReasonOf(task), exitCode };
+  }
+  return STARTING.has(last) ? { state: "starting" } : { state: "running" };
+}

@@ -1,0 +1,56 @@
+/**
+ * Records job starts and ends on the manager's record in the state table (docs/architecture.md): prepare does
+ * `SET lastJobStartedAt = now, ADD runningJobs 1`, cleanup `ADD runningJobs -1`. The scheduler's idle check reads
+ * these, so a manager with a running job is never drained for idleness. Conditional on the record existing, so a
+ * driver outside a managed task (development) never creates stray items.
+ */
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import type { PricedTask } from "../observability/cost.js";
+import { type JobIdentity, recordJobTaskSize } from "./job-task-size.js";
+import { managerSk, runnerPk, type StateDb } from "./table.js";
+
+export interface JobCounter {
+  started(identity: JobIdentity): Promise<void>;
+  finished(identity: JobIdentity): Promise<void>;
+  /** Records the size the job's task really got on the job's record (job-task-size.ts). */
+  taskSized?(identity: JobIdentity, task: PricedTask): Promise<void>;
+}
+
+export function stateTableJobCounter(
+  db: StateDb,
+  tableName: string,
+  now: () => number = Date.now,
+): JobCounter {
+  const key = (identity: JobIdentity) => ({
+    pk: runnerPk(identity.runnerName),
+    sk: managerSk(identity.managerTaskId),
+  });
+  return {
+    started: async (identity) => {
+      await db.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key(identity),
+          UpdateExpression: "SET lastJobStartedAt = :now ADD runningJobs :one",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":now": now(), ":one": 1 },
+        }),
+      );
+    },
+    finished: async (identity) => {
+      await db.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key(identity),
+          UpdateExpression: "ADD runningJobs :minusOne",
+          // Never below zero, even when a cleanup runs twice (the runner retries preparation with cleanups).
+          ConditionExpression: "attribute_exists(pk) AND runningJobs > :zero",
+          ExpressionAttributeValues: { ":minusOne": -1, ":zero": 0 },
+        }),
+      );
+    },
+    taskSized: async (identity, task) => {
+      await recordJobTaskSize(db, tableName, identity, task);
+    },
+  };
+}
