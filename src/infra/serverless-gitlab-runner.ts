@@ -177,10 +177,11 @@ export class ServerlessGitlabRunner extends Construct {
       managerSecurityGroupIds: [this.network.managerSecurityGroup.securityGroupId],
       jobSecurityGroupIds: [this.network.jobSecurityGroup.securityGroupId],
       assignPublicIp: this.network.assignPublicIp,
-      // Families, not ARNs: RunTask by family takes the latest ACTIVE revision, and a task definition cannot
+      // Revision-pinned ARNs (a task definition's Ref), so a revision registered later in a manager's family is
+      // never started. The manager task itself gets none: it starts no managers, and a task definition cannot
       // carry its own ARN in its environment.
       managerTaskDefinitions: Object.fromEntries(
-        Object.entries(this.compute.managerTaskDefinitions).map(([name, td]) => [name, td.family]),
+        Object.entries(this.compute.managerTaskDefinitions).map(([name, td]) => [name, td.taskDefinitionArn]),
       ),
       deadLetterQueueUrl: deadLetterQueue.queueUrl,
       cacheBucketName: this.storage.cacheBucket.bucketName,
@@ -191,16 +192,24 @@ export class ServerlessGitlabRunner extends Construct {
       helperImage: defaultHelperImage(config, this.compute.helperImageUris),
       helperImages: this.compute.helperImageUris,
     };
+    const configEnvironment = JSON.stringify(props.configInput ?? config);
     const environment = {
-      [CONFIG_ENV]: JSON.stringify(props.configInput ?? config),
+      [CONFIG_ENV]: configEnvironment,
       [RESOURCES_ENV]: stack.toJsonString(this.resources),
     };
+    const managerResources: Resources = { ...this.resources, managerTaskDefinitions: {} };
 
     for (const [runnerName, taskDefinition] of Object.entries(this.compute.managerTaskDefinitions)) {
       const container = taskDefinition.defaultContainer!;
-      for (const [key, value] of Object.entries(environment)) container.addEnvironment(key, value);
+      container.addEnvironment(CONFIG_ENV, configEnvironment);
+      container.addEnvironment(RESOURCES_ENV, stack.toJsonString(managerResources));
       container.addEnvironment(RUNNER_NAME_ENV, runnerName);
     }
+    // ECS reads the runner token with the execution role; a SecureString under the operator's own key needs this.
+    grants.attachStatements(
+      this.compute.managerExecutionRole,
+      grants.decryptParametersViaSsm(this, config.runners.map(runnerTokenParameterName)),
+    );
     grants.attachStatements(
       this.compute.managerTaskRole,
       grants.managerTaskPermissions(
@@ -242,14 +251,16 @@ export class ServerlessGitlabRunner extends Construct {
     const { stateTable } = this.storage;
     const { bus, deadLetterQueue } = this.eventPlumbing;
     const { cluster, managerTaskRole, managerExecutionRole } = this.compute;
-    const managerFamilies = Object.values(this.compute.managerTaskDefinitions).map((td) => td.family);
+    const managerTaskDefinitionArns = Object.values(this.compute.managerTaskDefinitions).map(
+      (td) => td.taskDefinitionArn,
+    );
     const apiToken = config.ssm.gitlabApiTokenParameter ? [config.ssm.gitlabApiTokenParameter] : [];
     const webhookSecrets = [
       config.ssm.webhookSecretParameter,
       ...(config.ssm.webhookSigningTokenParameter ? [config.ssm.webhookSigningTokenParameter] : []),
     ];
     const startManagers = () =>
-      grants.startManagers(this, cluster, managerFamilies, [managerTaskRole, managerExecutionRole]);
+      grants.startManagers(this, cluster, managerTaskDefinitionArns, [managerTaskRole, managerExecutionRole]);
 
     const byFunction: Record<FunctionName, ReturnType<typeof grants.useStateTable>[]> = {
       // Verify, dedupe, publish; dead-letter what the bus refused.

@@ -51,6 +51,7 @@ const cfn = new CloudFormationClient({});
 let template: CfnTemplate;
 let stackResources: StackResource[];
 let resources: Resources;
+let managerTaskDefinitionArn: string;
 
 /** Puts an object for every S3 code asset the functions reference, in the bucket the template names. */
 async function publishLambdaAssets(t: CfnTemplate): Promise<void> {
@@ -108,8 +109,9 @@ beforeAll(async () => {
   stackResources =
     (await cfn.send(new DescribeStackResourcesCommand({ StackName: stackName }))).StackResources ?? [];
   const [taskDefinition] = stackResources.filter((r) => r.ResourceType === "AWS::ECS::TaskDefinition");
+  managerTaskDefinitionArn = taskDefinition!.PhysicalResourceId!;
   const described = await new ECSClient({}).send(
-    new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinition!.PhysicalResourceId }),
+    new DescribeTaskDefinitionCommand({ taskDefinition: managerTaskDefinitionArn }),
   );
   const env = described.taskDefinition?.containerDefinitions?.[0]?.environment ?? [];
   resources = parseResources(JSON.parse(env.find((e) => e.name === "SGR_RESOURCES")?.value ?? "null"));
@@ -179,7 +181,8 @@ describe("the template deployed into moto's CloudFormation", () => {
       }),
     );
     expect(queue.Attributes?.MessageRetentionPeriod).toBe("1209600");
-    expect(resources.managerTaskDefinitions).toEqual({ default: `${stackName}-manager-default` });
+    // The manager starts no managers; the functions get the revision-pinned ARNs (template test).
+    expect(resources.managerTaskDefinitions).toEqual({});
     expect(resources.subnetIds.every((id) => id.startsWith("subnet-"))).toBe(true);
     expect(resources.jobTaskRoleArn).toMatch(/^arn:aws:iam::123456789012:role\//);
   });
@@ -202,7 +205,7 @@ describe("the template deployed into moto's CloudFormation", () => {
 
   it("gives the manager task its token by SSM reference, not by value", async () => {
     const described = await new ECSClient({}).send(
-      new DescribeTaskDefinitionCommand({ taskDefinition: resources.managerTaskDefinitions.default }),
+      new DescribeTaskDefinitionCommand({ taskDefinition: managerTaskDefinitionArn }),
     );
     const container = described.taskDefinition?.containerDefinitions?.[0];
     expect(container?.secrets).toEqual([
