@@ -30,6 +30,7 @@ function main(): void {
       retainData: options.retainData,
       jobImageRepositories: options.jobImageRepositories,
       serializeScheduler: options.serializeScheduler,
+      webhookReservedConcurrency: options.webhookReservedConcurrency,
     },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -79,6 +79,16 @@ export interface ServerlessGitlabRunnerProps {
    */
   readonly serializeScheduler?: boolean;
   /**
+   * Reserve (and so cap) this many concurrent executions for the webhook, whose Function URL is public: a flood of
+   * unauthenticated requests then cannot use up the account's Lambda concurrency, and GitLab's deliveries keep
+   * room when other functions are busy. Off by default: Lambda keeps at least 100 executions of an account
+   * unreserved, so accounts whose limit is still the new-account 10 cannot reserve any, and the deploy fails
+   * there. Set it once the account's limit is raised; each delivery takes tens of milliseconds, so 10 serves
+   * hundreds of deliveries a second. Between 1 and 1000.
+   * @default no reservation
+   */
+  readonly webhookReservedConcurrency?: number;
+  /**
    * Turn on CloudWatch Container Insights for the cluster (metrics are billed only while tasks run).
    * @default true
    */
@@ -230,6 +240,11 @@ export class ServerlessGitlabRunner extends Construct {
     });
     this.grantFunctionPermissions(config);
     this.webhookUrl = this.wireFunctions(props.serializeScheduler ?? false, config.schedulePeriodMinutes);
+    if (props.webhookReservedConcurrency !== undefined) {
+      (
+        this.functions.functions.webhook.node.defaultChild as lambda.CfnFunction
+      ).reservedConcurrentExecutions = webhookReservation(props.webhookReservedConcurrency);
+    }
 
     this.monitoring = new Monitoring(this, "Monitoring", {
       functions: this.functions.functions,
@@ -346,6 +361,18 @@ export class ServerlessGitlabRunner extends Construct {
     }
     return url.url;
   }
+}
+
+/** Lambda refuses a reservation that leaves fewer than 100 executions of the account unreserved. */
+const MAX_WEBHOOK_RESERVATION = 1000;
+
+function webhookReservation(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_WEBHOOK_RESERVATION) {
+    throw new Error(
+      `webhookReservedConcurrency must be an integer from 1 to ${MAX_WEBHOOK_RESERVATION}, not ${value}`,
+    );
+  }
+  return value;
 }
 
 /** The helper image for jobs that name no architecture: the first runner's default architecture. */

@@ -241,6 +241,22 @@ describe("Lambda functions", () => {
     ]);
   });
 
+  it("reserves a bounded concurrency for the public webhook when asked, and refuses a reservation out of bounds", () => {
+    const reserved = synthesize(exampleInput, "SgrWebhookReserved", {
+      webhookReservedConcurrency: 10,
+    }).template.toJSON() as CfnTemplate;
+    expect(
+      resourcesOfType(reserved, "AWS::Lambda::Function")
+        .filter(([, fn]) => fn.ReservedConcurrentExecutions !== undefined)
+        .map(([id, fn]) => [id, fn.ReservedConcurrentExecutions]),
+    ).toEqual([[resourceNamed(reserved, "AWS::Lambda::Function", "Functionswebhook")[0], 10]]);
+    for (const bad of [0, 1001, 2.5]) {
+      expect(() => synthesize(exampleInput, "SgrWebhookBad", { webhookReservedConcurrency: bad })).toThrow(
+        /webhookReservedConcurrency must be an integer from 1 to 1000/,
+      );
+    }
+  });
+
   it("exposes only the webhook, through a Function URL without IAM auth (the handler authenticates)", () => {
     const [webhook] = resourceNamed(t, "AWS::Lambda::Function", "Functionswebhook");
     expect(resourcesOfType(t, "AWS::Lambda::Url")).toEqual([
