@@ -60,6 +60,9 @@ export class Network extends Construct {
         destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
         trafficType: ec2.FlowLogTrafficType.REJECT,
       });
+      // S3 traffic (the runner cache, ECR image layers) stays on the AWS network through a gateway endpoint: free,
+      // no hourly charge, unlike interface endpoints or NAT.
+      vpc.addGatewayEndpoint("S3", { service: ec2.GatewayVpcEndpointAwsService.S3 });
       this.vpc = vpc;
       this.subnets = vpc.publicSubnets;
     }

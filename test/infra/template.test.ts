@@ -61,6 +61,7 @@ describe("resource inventory", () => {
       "AWS::EC2::Subnet": 2,
       "AWS::EC2::SubnetRouteTableAssociation": 2,
       "AWS::EC2::VPC": 1,
+      "AWS::EC2::VPCEndpoint": 1,
       "AWS::EC2::VPCGatewayAttachment": 1,
       "AWS::ECS::Cluster": 1,
       "AWS::ECS::ClusterCapacityProviderAssociations": 1,
@@ -100,6 +101,15 @@ describe("network", () => {
     expect(resourceNamed(t, "AWS::EC2::FlowLog", "RejectedTraffic")[1]).toMatchObject({
       TrafficType: "REJECT",
     });
+  });
+
+  it("sends S3 traffic (cache, image layers) through the free S3 gateway endpoint of every subnet", () => {
+    const [[, endpoint]] = resourcesOfType(t, "AWS::EC2::VPCEndpoint") as [[string, Record<string, unknown>]];
+    expect(endpoint.VpcEndpointType).toBe("Gateway");
+    expect(flatten(endpoint.ServiceName)).toBe("com.amazonaws.<AWS::Region>.s3");
+    const tables = resourcesOfType(t, "AWS::EC2::RouteTable").map(([id]) => ({ Ref: id }));
+    expect(endpoint.RouteTableIds).toEqual(expect.arrayContaining(tables));
+    expect(endpoint.RouteTableIds).toHaveLength(tables.length);
   });
 
   it("admits nothing from the internet; job tasks accept only the manager on the agent port", () => {
