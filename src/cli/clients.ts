@@ -10,6 +10,7 @@ import { ECSClient } from "@aws-sdk/client-ecs";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { CliError, EXIT } from "./exit-codes.js";
 
 export interface AwsClients {
   cfn: CloudFormationClient;
@@ -29,8 +30,27 @@ const CLI_CLIENT_SETTINGS = {
   requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000 },
 } as const;
 
-export function createAwsClients(region: string | undefined): AwsClients {
-  const settings = { ...CLI_CLIENT_SETTINGS, ...(region ? { region } : {}) };
+/**
+ * The region every client uses, so the one the CLI shows is the one it talks to: `--region`, else AWS_REGION,
+ * else the AWS profile's, else AWS_DEFAULT_REGION (which the SDK itself ignores). None is a configuration error.
+ */
+export async function resolveRegion(given: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  if (given) return given;
+  if (env.AWS_REGION) return env.AWS_REGION;
+  const fromProfile = await new CloudFormationClient({ region: undefined }).config
+    .region()
+    .catch(() => undefined);
+  const region = fromProfile || env.AWS_DEFAULT_REGION;
+  if (region) return region;
+  throw new CliError(
+    "no AWS region is set",
+    EXIT.usage,
+    "pass --region <region>, or export AWS_REGION=<region>, or set a region in your AWS profile (aws configure)",
+  );
+}
+
+export function createAwsClients(region: string): AwsClients {
+  const settings = { ...CLI_CLIENT_SETTINGS, region };
   return {
     cfn: new CloudFormationClient(settings),
     ecs: new ECSClient(settings),
@@ -41,6 +61,6 @@ export function createAwsClients(region: string | undefined): AwsClients {
     sqs: new SQSClient(settings),
     ec2: new EC2Client(settings),
     ecr: new ECRClient(settings),
-    region: region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+    region,
   };
 }

@@ -49,6 +49,13 @@ describe("loading the configuration file", () => {
     expect(configErrorOf(() => loadUserConfig("/nonexistent/runner.json")).message).toMatch(
       /cannot read configuration file \/nonexistent\/runner\.json.*config\/example\.json/,
     );
+    // Each caller names the file in its own command line's syntax.
+    expect(configErrorOf(() => loadUserConfig("/nonexistent/runner.json")).message).toContain(
+      "pass -c config=<file>, or set SGR_CONFIG_FILE=<file>",
+    );
+    const fromSgr = configErrorOf(() => loadUserConfig("/nonexistent/runner.json", "--config <file>"));
+    expect(fromSgr.message).toContain("pass --config <file>, or set SGR_CONFIG_FILE=<file>");
+    expect(fromSgr.message).not.toContain("-c config=");
     expect(configErrorOf(() => loadUserConfig(writeTemp("bad.json", "{ nope"))).message).toMatch(
       /is not valid JSON/,
     );
