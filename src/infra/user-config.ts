@@ -37,6 +37,27 @@ export function resolveConfigPath(contextValue: unknown, env: NodeJS.ProcessEnv 
   return resolve(fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULT_CONFIG_FILE);
 }
 
+/** The configuration example shipped with the project: what `npm run synth` falls back to. */
+export const EXAMPLE_CONFIG_FILE = "config/example.json";
+
+/**
+ * The file `npm run synth` synthesizes: the one deploy would use ($SGR_CONFIG_FILE, else config/runner.json), else,
+ * when neither exists, the example, so a fresh clone can synth before writing its own; `fallback` says why.
+ */
+export function synthConfigPath(
+  env: NodeJS.ProcessEnv,
+  exists: (path: string) => boolean,
+): { path: string; fallback?: string } {
+  const deployed = resolveConfigPath(undefined, env);
+  if (env[CONFIG_FILE_ENV] || exists(deployed)) return { path: deployed };
+  return {
+    path: resolve(EXAMPLE_CONFIG_FILE),
+    fallback:
+      `no ${DEFAULT_CONFIG_FILE} (and ${CONFIG_FILE_ENV} unset): synthesizing ${EXAMPLE_CONFIG_FILE} instead; ` +
+      `copy it to ${DEFAULT_CONFIG_FILE} and edit it to synthesize what you will deploy`,
+  };
+}
+
 /**
  * Reads and validates the file; every error names the file and, for schema errors, each failing field.
  * `fileOption` is how the caller's own command line names another file (`-c config=<file>` for cdk,
