@@ -1,19 +1,26 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+/** cdk-nag runs in the synth of the app `cdk synth` builds (src/infra/build-app.ts), and fails it on a finding. */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import { describe, expect, it } from "vitest";
-import { parseConfig } from "../config/index.js";
-import { appOptions } from "./app-options.js";
-import { buildApp } from "./build-app.js";
-import { PROJECT_ROOT } from "./images.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config/index.js";
+import { appOptions } from "../../src/infra/app-options.js";
+import { buildApp } from "../../src/infra/build-app.js";
+import { PROJECT_ROOT } from "../../src/infra/images.js";
 
 const input: unknown = JSON.parse(readFileSync(join(PROJECT_ROOT, "config/example.json"), "utf8"));
+
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /** The app exactly as `cdk synth` builds it, offline: Lambda bundling skipped, images only fingerprinted. */
 function appLikeCdkSynth() {
   const outdir = mkdtempSync(join(tmpdir(), "sgr-nag-"));
+  outdirs.push(outdir);
   const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "cdk.json"), "utf8")) as {
     context: Record<string, unknown>;
   };
