@@ -8,7 +8,7 @@ export default defineConfig({
           name: "unit",
           include: ["src/**/*.test.ts", "images/**/*.test.ts"],
           environment: "node",
-          setupFiles: ["test/support/cdk-outdir.ts"],
+          setupFiles: ["test/support/cdk-outdir.ts", "test/support/quiet-logs.ts"],
         },
       },
       {
@@ -17,7 +17,7 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           environment: "node",
           globalSetup: ["test/support/global-setup.ts"],
-          setupFiles: ["test/support/cdk-outdir.ts"],
+          setupFiles: ["test/support/cdk-outdir.ts", "test/support/quiet-logs.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -1,9 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { resolve } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createAwsClients } from "./clients.js";
 import { waitForDelivery } from "./delivery-check.js";
 import { doctorExitCode, formatDoctor } from "./doctor.js";
-import { awsError, EXIT, isUnreachableAwsError } from "./exit-codes.js";
+import { awsError, CliError, EXIT, isUnreachableAwsError } from "./exit-codes.js";
 import { GitLabApi, GitLabHttpError } from "./gitlab-api.js";
-import { runCli, USAGE } from "./main.js";
+import { COMMAND_HELP, runCli, USAGE } from "./main.js";
 
 const TOKEN = "glpat-secret-value";
 
@@ -114,8 +116,78 @@ describe("exit codes", () => {
     expect(err).toContain("unknown command 'nope'");
     expect(await runCli(["status", "-c", "/nonexistent.json"], io)).toBe(EXIT.usage);
     expect(err).toContain("cannot read configuration file /nonexistent.json");
+    expect(err).toContain("pass --config <file>, or set SGR_CONFIG_FILE=<file>");
+    expect(err).not.toContain("-c config=");
     expect(await runCli(["--help"], io)).toBe(EXIT.ok);
     expect(out).toBe(USAGE);
+  });
+
+  it("prints each command's own help for `sgr <command> --help` and `sgr help <command>`", async () => {
+    for (const command of ["setup", "status", "doctor"] as const) {
+      for (const argv of [
+        [command, "--help"],
+        [command, "-h"],
+        ["help", command],
+      ]) {
+        let out = "";
+        const io = { env: {}, stdout: { write: (t: string) => (out += t) }, stderr: { write: () => 0 } };
+        expect(await runCli(argv, io), argv.join(" ")).toBe(EXIT.ok);
+        expect(out, argv.join(" ")).toBe(COMMAND_HELP[command]);
+        expect(out).toMatch(new RegExp(`^Usage: sgr ${command}`));
+      }
+    }
+    expect(COMMAND_HELP.setup).toContain("--rotate-runner-token");
+    expect(COMMAND_HELP.status).not.toContain("--rotate-runner-token");
+  });
+
+  describe("without a region", () => {
+    const config = resolve(import.meta.dirname, "../../config/example.json");
+    // The SDK would also find a region in AWS_REGION or the profile of this machine: neither here.
+    beforeEach(() => {
+      vi.stubEnv("AWS_REGION", undefined);
+      vi.stubEnv("AWS_PROFILE", undefined);
+      vi.stubEnv("AWS_CONFIG_FILE", "/nonexistent/aws-config");
+      vi.stubEnv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials");
+    });
+    afterEach(() => vi.unstubAllEnvs());
+
+    it("says no region is set and how to set one, with the configuration exit code", async () => {
+      let err = "";
+      const io = { env: {}, stdout: { write: () => 0 }, stderr: { write: (t: string) => (err += t) } };
+      for (const command of ["status", "doctor"]) {
+        err = "";
+        expect(await runCli([command, "-c", config], io)).toBe(EXIT.usage);
+        expect(err).toContain(`sgr ${command}: no AWS region is set`);
+        expect(err).toMatch(/fix: pass --region <region>, or export AWS_REGION=<region>/);
+        expect(err).not.toContain("reading stack");
+      }
+    });
+
+    it("uses the region it shows: --region, else AWS_REGION, else AWS_DEFAULT_REGION", async () => {
+      const cases: [string[], NodeJS.ProcessEnv, string][] = [
+        [["--region", "eu-north-1"], { AWS_REGION: "eu-west-1" }, "eu-north-1"],
+        [[], { AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "eu-west-2" }, "eu-west-1"],
+        [[], { AWS_DEFAULT_REGION: "eu-west-2" }, "eu-west-2"],
+      ];
+      for (const [flags, env, expected] of cases) {
+        let err = "";
+        const given: string[] = [];
+        const io = {
+          env,
+          stdout: { write: () => 0 },
+          stderr: { write: (t: string) => (err += t) },
+          aws: (region: string) => {
+            given.push(region);
+            throw new CliError("stop here", EXIT.checkFailed);
+          },
+        };
+        await runCli(["status", "-c", config, ...flags], io);
+        expect(given).toEqual([expected]);
+        expect(createAwsClients(expected).region).toBe(expected);
+        expect(await createAwsClients(expected).cfn.config.region()).toBe(expected);
+        expect(err).toContain("stop here");
+      }
+    });
   });
 });
 

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { type Config, ConfigError } from "../config/index.js";
 import { CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, loadUserConfig } from "../infra/user-config.js";
-import { type AwsClients, createAwsClients } from "./clients.js";
+import { type AwsClients, createAwsClients, resolveRegion } from "./clients.js";
 import { DEFAULT_STACK_NAME, loadDeployment } from "./deployment.js";
 import { doctorExitCode, formatDoctor, runDoctor } from "./doctor.js";
 import { CliError, EXIT } from "./exit-codes.js";
@@ -15,6 +15,18 @@ import { promptSecret } from "./prompt-secret.js";
 import { runSetup, type SetupResult } from "./setup.js";
 import { collectStatus, formatStatus } from "./status.js";
 
+/** How `sgr` names the configuration file, for the hint when it is missing. */
+const SGR_CONFIG_OPTION = "--config <file>";
+
+const COMMON_OPTIONS = `  -c, --config <file>        runner configuration (default: $${CONFIG_FILE_ENV} or ${DEFAULT_CONFIG_FILE})
+      --stack <name>         CloudFormation stack (default: $SGR_STACK_NAME or ${DEFAULT_STACK_NAME})
+      --region <region>      AWS region (default: AWS_REGION, else your AWS profile's)`;
+const TARGET_OPTIONS = `      --project <id|path>    project that owns the webhook (and project runners)
+      --group <id|path>      group that owns the webhook (and group runners)`;
+const FOOTER = `Environment: GITLAB_TOKEN (token with api scope; prompted for in a terminal when unset; never printed).
+Exit codes: 0 ok, 1 a check or step failed, 2 usage or configuration error, 3 AWS or GitLab unreachable.
+`;
+
 export const USAGE = `Usage: sgr <command> [options]
 
 Commands:
@@ -22,12 +34,11 @@ Commands:
   status   managers, jobs, webhook health, dead letters, estimated cost this month
   doctor   check every link from GitLab to a job task and say what to fix
 
+\`sgr <command> --help\` (or \`sgr help <command>\`) shows one command's options.
+
 Options:
-  -c, --config <file>        runner configuration (default: $${CONFIG_FILE_ENV} or ${DEFAULT_CONFIG_FILE})
-      --stack <name>         CloudFormation stack (default: $SGR_STACK_NAME or ${DEFAULT_STACK_NAME})
-      --region <region>      AWS region (default: AWS_REGION)
-      --project <id|path>    project that owns the webhook (and project runners)
-      --group <id|path>      group that owns the webhook (and group runners)
+${COMMON_OPTIONS}
+${TARGET_OPTIONS}
       --runner-type <type>   setup: project | group | instance (default: from --project/--group)
       --rotate-runner-token  setup: issue new runner tokens for runners that already exist
       --rotate-webhook-secret setup: generate a new webhook secret
@@ -37,9 +48,54 @@ Options:
       --json                 status, doctor, setup: print JSON on stdout
   -h, --help
 
-Environment: GITLAB_TOKEN (token with api scope; prompted for in a terminal when unset; never printed).
-Exit codes: 0 ok, 1 a check or step failed, 2 usage or configuration error, 3 AWS or GitLab unreachable.
-`;
+${FOOTER}`;
+
+/** Each command's own help: what it does, then only the options it takes. */
+export const COMMAND_HELP: Record<"setup" | "status" | "doctor", string> = {
+  setup: `Usage: sgr setup (--project <id|path> | --group <id|path>) [options]
+
+Creates or updates the GitLab runner of each runner configuration and the webhook, stores the runner tokens and
+the webhook secret in SSM, and sends a test delivery through the deployed stack.
+
+Options:
+${COMMON_OPTIONS}
+${TARGET_OPTIONS}
+      --runner-type <type>   project | group | instance (default: from --project/--group)
+      --rotate-runner-token  issue new runner tokens for runners that already exist
+      --rotate-webhook-secret generate a new webhook secret (set on the hook, then tested)
+      --pipeline-events      also send Pipeline Hooks
+      --no-test-delivery     do not send a test delivery
+      --confirm-timeout <s>  how long to wait for the test delivery on the bus (default 60)
+      --json                 print the result as JSON on stdout
+  -h, --help
+
+${FOOTER}`,
+  status: `Usage: sgr status [options]
+
+Shows the managers, the last jobs, webhook health, dead letters and the estimated cost this month.
+
+Options:
+${COMMON_OPTIONS}
+${TARGET_OPTIONS}
+                             (optional: adds the webhook's health as GitLab reports it)
+      --json                 print the report as JSON on stdout
+  -h, --help
+
+${FOOTER}`,
+  doctor: `Usage: sgr doctor [options]
+
+Checks every link from GitLab to a job task (GitLab token, runner tokens, SSM parameters, webhook, cluster,
+subnets, manager images) and says what to fix for each failure.
+
+Options:
+${COMMON_OPTIONS}
+${TARGET_OPTIONS}
+                             (optional: also checks the webhook and the runners in GitLab)
+      --json                 print the checks as JSON on stdout
+  -h, --help
+
+${FOOTER}`,
+};
 
 export interface CliIo {
   env: NodeJS.ProcessEnv;
@@ -48,7 +104,7 @@ export interface CliIo {
   /** A terminal to prompt on for the GitLab token; undefined in scripts and tests. */
   tty?: { input: NodeJS.ReadStream; output: NodeJS.WriteStream };
   fetch?: Fetch;
-  aws?: (region: string | undefined) => AwsClients;
+  aws?: (region: string) => AwsClients;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -94,7 +150,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help || positionals[0] === "help") {
-    io.stdout.write(USAGE);
+    const named = positionals[0] === "help" ? positionals[1] : positionals[0];
+    io.stdout.write(named && named in COMMAND_HELP ? COMMAND_HELP[named as Command] : USAGE);
     return EXIT.ok;
   }
   const command = positionals[0];
@@ -124,10 +181,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 async function runCommand(command: Command, values: Values, io: CliIo): Promise<number> {
   const progress = (message: string) => io.stderr.write(`› ${message}\n`);
   const configPath = values.config ?? io.env[CONFIG_FILE_ENV] ?? DEFAULT_CONFIG_FILE;
-  const config: Config = loadUserConfig(configPath).config;
+  const config: Config = loadUserConfig(configPath, SGR_CONFIG_OPTION).config;
   const target = hookTarget(values);
   const stackName = values.stack ?? io.env.SGR_STACK_NAME ?? DEFAULT_STACK_NAME;
-  const aws = (io.aws ?? createAwsClients)(values.region);
+  const aws = (io.aws ?? createAwsClients)(await resolveRegion(values.region, io.env));
   const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   if (command === "setup") {

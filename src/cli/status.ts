@@ -105,7 +105,7 @@ export async function collectStatus(
   const recent = [...jobs]
     .sort((a, b) => b.updatedAt - a.updatedAt)
     .slice(0, RECENT_JOBS)
-    .map((job) => jobStatus(job, pricing, deps.aws.region));
+    .map((job) => jobStatus(job, pricing, deps.aws.region, config.network.assignPublicIp));
 
   return {
     stackName: deployment.stackName,
@@ -218,7 +218,12 @@ async function scanJobs(deps: StatusDeps, tableName: string): Promise<PricedJobI
  * Priced at the size the driver recorded on the job record, else (job not yet prepared, older driver) at the
  * runner configuration's default job size; `costBasis` says which.
  */
-export function jobStatus(job: PricedJobItem, pricing: RunnerConfig, region: string): JobStatus {
+export function jobStatus(
+  job: PricedJobItem,
+  pricing: RunnerConfig,
+  region: string,
+  publicIpv4 = false,
+): JobStatus {
   const queue =
     job.pendingSeenAt !== undefined &&
     job.runningSeenAt !== undefined &&
@@ -231,7 +236,7 @@ export function jobStatus(job: PricedJobItem, pricing: RunnerConfig, region: str
     job.finishedSeenAt >= job.runningSeenAt
       ? (job.finishedSeenAt - job.runningSeenAt) / 1000
       : null;
-  const { task, basis } = jobPricing(job, pricing);
+  const { task, basis } = jobPricing(job, pricing, publicIpv4);
   return {
     projectId: job.projectId,
     jobId: job.jobId,
@@ -260,7 +265,11 @@ function monthCost(
     const start = Math.max(job.runningSeenAt, monthStart);
     const end = job.finishedSeenAt ?? (job.status === "running" ? now : undefined);
     if (end === undefined || end <= start) continue;
-    const cost = taskCost(jobPricing(job, pricing).task, (end - start) / 1000, region);
+    const cost = taskCost(
+      jobPricing(job, pricing, config.network.assignPublicIp).task,
+      (end - start) / 1000,
+      region,
+    );
     jobsUsd += cost.usd;
     priceRegion = cost.priceRegion;
   }
@@ -276,6 +285,7 @@ function monthCost(
           memoryMiB: runner.manager.memoryMiB,
           architecture: runner.manager.architecture,
           capacity: m.capacity === "FARGATE_SPOT" ? "FARGATE_SPOT" : "FARGATE",
+          publicIpv4: config.network.assignPublicIp,
         },
         (end - start) / 1000,
         region,

@@ -31,6 +31,17 @@ describe("configuration schema", () => {
     expect(runnerTokenParameterName(runner)).toBe("/serverless-gitlab-runner/default/runner-token");
   });
 
+  it("refuses tasks without a public IP unless they run in the operator's own VPC and subnets", () => {
+    expect(issuesOf({ ...minimal, network: { assignPublicIp: false } })).toEqual([
+      expect.stringMatching(/^network\.assignPublicIp: false requires vpcId and subnetIds .*route out/),
+    ]);
+    expect(issuesOf({ ...minimal, network: { vpcId: "vpc-0abc" } })).toEqual([
+      expect.stringMatching(/^network\.subnetIds: required with vpcId/),
+    ]);
+    const own = { vpcId: "vpc-0abc", subnetIds: ["subnet-0abc"], assignPublicIp: false };
+    expect(parseConfig({ ...minimal, network: own }).network).toEqual(own);
+  });
+
   it("names the failing field", () => {
     expect(issuesOf({ ...minimal, gitlab: { url: "not a url" } })).toEqual([
       expect.stringMatching(/^gitlab\.url: /),

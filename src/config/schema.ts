@@ -149,13 +149,34 @@ export const networkSchema = z
       .optional(),
     /** Subnets for manager and job tasks (with vpcId). */
     subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id (subnet-…)")).optional(),
-    /** Give tasks a public IP: needed in public subnets without NAT. */
+    /**
+     * Give tasks a public IP: needed in public subnets without NAT. `false` requires `vpcId` and `subnetIds` of
+     * your own VPC whose subnets route out (a NAT gateway, or VPC endpoints plus a route to GitLab).
+     */
     assignPublicIp: z.boolean().default(true),
   })
   .strict()
   .superRefine((net, ctx) => {
     if (net.subnetIds && !net.vpcId) {
       ctx.addIssue({ code: "custom", path: ["subnetIds"], message: "requires vpcId" });
+    }
+    if (net.vpcId && !net.subnetIds?.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["subnetIds"],
+        message: "required with vpcId (subnets are not looked up at synth time)",
+      });
+    }
+    // The VPC created for you has public subnets only and no NAT: without a public IP a task reaches nothing.
+    if (!net.assignPublicIp && !net.vpcId) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["assignPublicIp"],
+        message:
+          "false requires vpcId and subnetIds of your own VPC whose subnets route out (NAT gateway, or VPC " +
+          "endpoints for ECR, S3, SSM and CloudWatch Logs plus a route to GitLab): the VPC created for you has " +
+          "no NAT, so tasks without a public IP could not pull images or reach GitLab",
+      });
     }
   });
 

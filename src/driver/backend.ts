@@ -56,6 +56,8 @@ export interface StartedTask {
   endpoint: AgentEndpoint;
   /** Capacity the task runs on when it differs from the one asked for (Spot had no capacity: on-demand). */
   capacity?: Capacity;
+  /** The task holds a public IPv4 address (billed per hour while it runs). */
+  publicIpv4?: boolean;
 }
 
 export type TaskState =

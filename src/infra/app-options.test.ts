@@ -12,6 +12,7 @@ describe("CDK app options from context", () => {
       retainData: true,
       jobImageRepositories: undefined,
       serializeScheduler: false,
+      webhookReservedConcurrency: undefined,
     });
   });
 
@@ -23,6 +24,7 @@ describe("CDK app options from context", () => {
         retainData: "false",
         jobImageRepositories: "a/b, c",
         serializeScheduler: "true",
+        webhookReservedConcurrency: "10",
       }),
       {},
     );
@@ -32,6 +34,7 @@ describe("CDK app options from context", () => {
       retainData: false,
       jobImageRepositories: ["a/b", "c"],
       serializeScheduler: true,
+      webhookReservedConcurrency: 10,
     });
     const fromJson = appOptions(
       context({ retainData: false, jobImageRepositories: ["x"], serializeScheduler: true }),
@@ -42,6 +45,12 @@ describe("CDK app options from context", () => {
       jobImageRepositories: ["x"],
       serializeScheduler: true,
     });
+  });
+
+  it("refuses a webhook reservation that is not a whole number", () => {
+    expect(() => appOptions(context({ webhookReservedConcurrency: "ten" }), {})).toThrow(
+      /context 'webhookReservedConcurrency' must be a whole number/,
+    );
   });
 
   it("refuses a stack name CloudFormation would refuse", () => {

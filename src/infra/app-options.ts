@@ -20,6 +20,8 @@ export interface AppOptions {
    * period at a time; accounts whose Lambda limit is 10 cannot reserve any).
    */
   serializeScheduler: boolean;
+  /** `-c webhookReservedConcurrency=10`: reserve (and cap) the webhook's concurrency; off by default. */
+  webhookReservedConcurrency: number | undefined;
 }
 
 /** A context value given as `a,b,c` on the command line or as a JSON array in cdk.json. */
@@ -27,6 +29,14 @@ function listValue(value: unknown): string[] | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   const items = Array.isArray(value) ? value.map(String) : String(value).split(",");
   return items.map((item) => item.trim()).filter((item) => item !== "");
+}
+
+/** A whole number from the command line (`"10"`) or cdk.json (`10`); undefined when not given. */
+function integerValue(key: string, value: unknown): number | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  const number = typeof value === "number" ? value : Number(String(value).trim());
+  if (!Number.isInteger(number)) throw new Error(`context '${key}' must be a whole number, not '${value}'`);
+  return number;
 }
 
 /** `false` from cdk.json or `"false"` from the command line. */
@@ -54,5 +64,9 @@ export function appOptions(
     retainData: !isFalse(context("retainData")),
     jobImageRepositories: listValue(context("jobImageRepositories")),
     serializeScheduler: isTrue(context("serializeScheduler")),
+    webhookReservedConcurrency: integerValue(
+      "webhookReservedConcurrency",
+      context("webhookReservedConcurrency"),
+    ),
   };
 }

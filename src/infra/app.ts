@@ -1,14 +1,13 @@
 /**
  * CDK app entry (`cdk.json` runs it): reads the user configuration named by `-c config=<file>`, or
- * SGR_CONFIG_FILE, or config/runner.json, validates it, and synthesizes one stack. cdk-nag's AwsSolutions
- * checks run on every synth, so a new finding fails it. The stack is environment-agnostic: synth needs no
- * AWS access, and deploy targets the account and region of the CLI's credentials.
+ * SGR_CONFIG_FILE, or config/runner.json, validates it, and synthesizes one stack with the cdk-nag checks
+ * (build-app.ts). The stack is environment-agnostic: synth needs no AWS access, and deploy targets the account
+ * and region of the CLI's credentials.
  */
-import { App, Validations } from "aws-cdk-lib";
-import { AwsSolutionsChecks } from "cdk-nag";
+import { App } from "aws-cdk-lib";
 import { ConfigError } from "../config/index.js";
 import { appOptions } from "./app-options.js";
-import { ServerlessGitlabRunnerStack } from "./stack.js";
+import { buildApp } from "./build-app.js";
 import { loadUserConfig } from "./user-config.js";
 
 function main(): void {
@@ -23,16 +22,7 @@ function main(): void {
     console.error((err as Error).message);
     process.exit(err instanceof ConfigError ? 1 : 2);
   }
-  new ServerlessGitlabRunnerStack(app, options.stackName, {
-    loaded,
-    description: "serverless-gitlab-runner: GitLab CI jobs on ECS Fargate with zero idle compute",
-    runner: {
-      retainData: options.retainData,
-      jobImageRepositories: options.jobImageRepositories,
-      serializeScheduler: options.serializeScheduler,
-    },
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  buildApp(app, options, loaded);
   app.synth();
 }
 

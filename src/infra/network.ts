@@ -37,17 +37,12 @@ export class Network extends Construct {
         ? network.subnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId))
         : props.vpc.publicSubnets;
     } else if (network.vpcId) {
-      if (!network.subnetIds || network.subnetIds.length === 0) {
-        // Synth works offline, so subnets cannot be looked up from the account.
-        throw new Error(
-          "network.subnetIds: required with network.vpcId (subnets are not looked up at synth time)",
-        );
-      }
+      // The schema requires subnetIds with vpcId: synth works offline, so subnets cannot be looked up.
       this.vpc = ec2.Vpc.fromVpcAttributes(this, "Vpc", {
         vpcId: network.vpcId,
         availabilityZones: Stack.of(this).availabilityZones,
       });
-      this.subnets = network.subnetIds.map((subnetId, i) =>
+      this.subnets = (network.subnetIds ?? []).map((subnetId, i) =>
         ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId),
       );
     } else {
@@ -65,6 +60,9 @@ export class Network extends Construct {
         destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
         trafficType: ec2.FlowLogTrafficType.REJECT,
       });
+      // S3 traffic (the runner cache, ECR image layers) stays on the AWS network through a gateway endpoint: free,
+      // no hourly charge, unlike interface endpoints or NAT.
+      vpc.addGatewayEndpoint("S3", { service: ec2.GatewayVpcEndpointAwsService.S3 });
       this.vpc = vpc;
       this.subnets = vpc.publicSubnets;
     }

@@ -63,12 +63,12 @@ export function attachStatements(
   }
 }
 
+function taskDefinitionResource(scope: Construct, resourceName: string): string {
+  return Stack.of(scope).formatArn({ service: "ecs", resource: "task-definition", resourceName });
+}
+
 function taskDefinitionArn(scope: Construct, familyPattern: string): string {
-  return Stack.of(scope).formatArn({
-    service: "ecs",
-    resource: "task-definition",
-    resourceName: `${familyPattern}:*`,
-  });
+  return taskDefinitionResource(scope, `${familyPattern}:*`);
 }
 
 function tasksInCluster(scope: Construct, cluster: ecs.ICluster): string {
@@ -81,19 +81,38 @@ function tasksInCluster(scope: Construct, cluster: ecs.ICluster): string {
 
 const inCluster = (cluster: ecs.ICluster) => ({ ArnEquals: { "ecs:cluster": cluster.clusterArn } });
 
+function parameterArns(scope: Construct, parameterNames: readonly string[]): string[] {
+  const stack = Stack.of(scope);
+  return parameterNames.map((name) =>
+    stack.formatArn({ service: "ssm", resource: "parameter", resourceName: name.replace(/^\//, "") }),
+  );
+}
+
 /** Read our SecureStrings by name; decrypt only through SSM and only for those parameters. */
 export function readParameters(scope: Construct, parameterNames: readonly string[]): iam.PolicyStatement[] {
   if (parameterNames.length === 0) return [];
-  const stack = Stack.of(scope);
-  const arns = parameterNames.map((name) =>
-    stack.formatArn({ service: "ssm", resource: "parameter", resourceName: name.replace(/^\//, "") }),
-  );
   return [
     new iam.PolicyStatement({
       sid: "ReadOurParameters",
       actions: ["ssm:GetParameter", "ssm:GetParameters"],
-      resources: arns,
+      resources: parameterArns(scope, parameterNames),
     }),
+    ...decryptParametersViaSsm(scope, parameterNames),
+  ];
+}
+
+/**
+ * Decrypt our SecureStrings whatever key encrypts them (aws/ssm or the operator's own key), only through SSM and
+ * only for those parameters. Needed by any principal that reads them when the key is customer-managed: ECS
+ * reading a task's `secrets` decrypts with the task's execution role.
+ */
+export function decryptParametersViaSsm(
+  scope: Construct,
+  parameterNames: readonly string[],
+): iam.PolicyStatement[] {
+  if (parameterNames.length === 0) return [];
+  const stack = Stack.of(scope);
+  return [
     scoped(
       {
         sid: "DecryptOurParametersViaSsm",
@@ -101,7 +120,7 @@ export function readParameters(scope: Construct, parameterNames: readonly string
         resources: [stack.formatArn({ service: "kms", resource: "key", resourceName: "*" })],
         conditions: {
           StringEquals: { "kms:ViaService": `ssm.${stack.region}.amazonaws.com` },
-          ArnLike: { "kms:EncryptionContext:PARAMETER_ARN": arns },
+          ArnLike: { "kms:EncryptionContext:PARAMETER_ARN": parameterArns(scope, parameterNames) },
         },
       },
       "the key of a SecureString is the operator's choice (aws/ssm or their own); decryption is limited to calls " +
@@ -137,23 +156,24 @@ export function sendDeadLetters(queue: sqs.IQueue): iam.PolicyStatement {
 const OUR_REVISIONS = "every revision (`:*`) of our own task-definition families only";
 const OUR_TASKS = "tasks of our own cluster only (task ids are not known in advance)";
 
-/** Start manager tasks (scale-up, and the reconciler in the scheduler), tagged with our keys, passing only the manager roles. */
+/**
+ * Start manager tasks (scale-up, and the reconciler in the scheduler), tagged with our keys, passing only the
+ * manager roles. Only the exact revisions this deployment defined: a revision registered later in a manager's
+ * family (by anyone) cannot be started by these functions.
+ */
 export function startManagers(
   scope: Construct,
   cluster: ecs.ICluster,
-  managerFamilies: readonly string[],
+  managerTaskDefinitionArns: readonly string[],
   managerRoles: readonly iam.IRole[],
 ): iam.PolicyStatement[] {
   return [
-    scoped(
-      {
-        sid: "RunManagerTasks",
-        actions: ["ecs:RunTask"],
-        resources: managerFamilies.map((family) => taskDefinitionArn(scope, family)),
-        conditions: inCluster(cluster),
-      },
-      `${OUR_REVISIONS}, and only in our cluster`,
-    ),
+    new iam.PolicyStatement({
+      sid: "RunManagerTasks",
+      actions: ["ecs:RunTask"],
+      resources: [...managerTaskDefinitionArns],
+      conditions: inCluster(cluster),
+    }),
     scoped(
       {
         sid: "TagManagerTasksOnRun",
@@ -199,16 +219,20 @@ export function retireJobTaskDefinitions(scope: Construct, familyScope: string):
   return [
     scoped(
       {
-        sid: "InspectTaskDefinitions",
-        actions: [
-          "ecs:ListTaskDefinitions",
-          "ecs:ListTaskDefinitionFamilies",
-          "ecs:DescribeTaskDefinition",
-          "ecs:DeregisterTaskDefinition",
-        ],
+        sid: "ListTaskDefinitions",
+        actions: ["ecs:ListTaskDefinitions", "ecs:ListTaskDefinitionFamilies"],
         resources: ["*"],
       },
-      "these ECS actions support no resource-level permissions",
+      "these ECS list actions support no resource-level permissions (they return ARNs and names only)",
+    ),
+    scoped(
+      {
+        sid: "DeregisterJobTaskDefinitions",
+        actions: ["ecs:DeregisterTaskDefinition"],
+        resources: ["*"],
+      },
+      "DeregisterTaskDefinition supports neither resource-level permissions nor condition keys; the janitor only " +
+        "deregisters revisions of our job families that carry sgr:managed=true (docs/security.md)",
     ),
     scoped(
       {
@@ -237,21 +261,23 @@ export function managerTaskPermissions(
       {
         sid: "RegisterJobTaskDefinitions",
         actions: ["ecs:RegisterTaskDefinition"],
-        resources: ["*"],
+        // No `:*` suffix: the family prefix wildcard covers the revision, whatever form ECS authorizes against.
+        resources: [taskDefinitionResource(scope, `${jobFamilyPrefix(familyScope)}*`)],
         conditions: {
           StringEquals: { "aws:RequestTag/sgr:managed": "true" },
           "ForAllValues:StringLike": { "aws:TagKeys": [OUR_TAG_KEYS] },
         },
       },
-      "RegisterTaskDefinition supports no resource-level permission; the request must carry sgr:managed=true and only sgr: tag keys",
+      "only our job families (named by a hash of their shape, so only the prefix is known); the request must " +
+        "carry sgr:managed=true and only sgr: tag keys",
     ),
     scoped(
       {
         sid: "FindJobTaskDefinitions",
-        actions: ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
+        actions: ["ecs:ListTaskDefinitions"],
         resources: ["*"],
       },
-      "these ECS actions support no resource-level permissions (read-only)",
+      "ListTaskDefinitions supports no resource-level permission (it returns ARNs only)",
     ),
     scoped(
       {

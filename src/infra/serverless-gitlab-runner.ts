@@ -75,6 +75,16 @@ export interface ServerlessGitlabRunnerProps {
    */
   readonly serializeScheduler?: boolean;
   /**
+   * Reserve (and so cap) this many concurrent executions for the webhook, whose Function URL is public: a flood of
+   * unauthenticated requests then cannot use up the account's Lambda concurrency, and GitLab's deliveries keep
+   * room when other functions are busy. Off by default: Lambda keeps at least 100 executions of an account
+   * unreserved, so accounts whose limit is still the new-account 10 cannot reserve any, and the deploy fails
+   * there. Set it once the account's limit is raised; each delivery takes tens of milliseconds, so 10 serves
+   * hundreds of deliveries a second. Between 1 and 1000.
+   * @default no reservation
+   */
+  readonly webhookReservedConcurrency?: number;
+  /**
    * Turn on CloudWatch Container Insights for the cluster (metrics are billed only while tasks run).
    * @default true
    */
@@ -173,10 +183,11 @@ export class ServerlessGitlabRunner extends Construct {
       managerSecurityGroupIds: [this.network.managerSecurityGroup.securityGroupId],
       jobSecurityGroupIds: [this.network.jobSecurityGroup.securityGroupId],
       assignPublicIp: this.network.assignPublicIp,
-      // Families, not ARNs: RunTask by family takes the latest ACTIVE revision, and a task definition cannot
+      // Revision-pinned ARNs (a task definition's Ref), so a revision registered later in a manager's family is
+      // never started. The manager task itself gets none: it starts no managers, and a task definition cannot
       // carry its own ARN in its environment.
       managerTaskDefinitions: Object.fromEntries(
-        Object.entries(this.compute.managerTaskDefinitions).map(([name, td]) => [name, td.family]),
+        Object.entries(this.compute.managerTaskDefinitions).map(([name, td]) => [name, td.taskDefinitionArn]),
       ),
       deadLetterQueueUrl: deadLetterQueue.queueUrl,
       cacheBucketName: this.storage.cacheBucket.bucketName,
@@ -187,16 +198,24 @@ export class ServerlessGitlabRunner extends Construct {
       helperImage: defaultHelperImage(config, this.compute.helperImageUris),
       helperImages: this.compute.helperImageUris,
     };
+    const configEnvironment = JSON.stringify(props.configInput ?? config);
     const environment = {
-      [CONFIG_ENV]: JSON.stringify(props.configInput ?? config),
+      [CONFIG_ENV]: configEnvironment,
       [RESOURCES_ENV]: stack.toJsonString(this.resources),
     };
+    const managerResources: Resources = { ...this.resources, managerTaskDefinitions: {} };
 
     for (const [runnerName, taskDefinition] of Object.entries(this.compute.managerTaskDefinitions)) {
       const container = taskDefinition.defaultContainer!;
-      for (const [key, value] of Object.entries(environment)) container.addEnvironment(key, value);
+      container.addEnvironment(CONFIG_ENV, configEnvironment);
+      container.addEnvironment(RESOURCES_ENV, stack.toJsonString(managerResources));
       container.addEnvironment(RUNNER_NAME_ENV, runnerName);
     }
+    // ECS reads the runner token with the execution role; a SecureString under the operator's own key needs this.
+    grants.attachStatements(
+      this.compute.managerExecutionRole,
+      grants.decryptParametersViaSsm(this, config.runners.map(runnerTokenParameterName)),
+    );
     grants.attachStatements(
       this.compute.managerTaskRole,
       grants.managerTaskPermissions(
@@ -217,6 +236,11 @@ export class ServerlessGitlabRunner extends Construct {
     });
     this.grantFunctionPermissions(config);
     this.webhookUrl = this.wireFunctions(props.serializeScheduler ?? false, config.schedulePeriodMinutes);
+    if (props.webhookReservedConcurrency !== undefined) {
+      (
+        this.functions.functions.webhook.node.defaultChild as lambda.CfnFunction
+      ).reservedConcurrentExecutions = webhookReservation(props.webhookReservedConcurrency);
+    }
 
     this.monitoring = new Monitoring(this, "Monitoring", {
       functions: this.functions.functions,
@@ -238,14 +262,16 @@ export class ServerlessGitlabRunner extends Construct {
     const { stateTable } = this.storage;
     const { bus, deadLetterQueue } = this.eventPlumbing;
     const { cluster, managerTaskRole, managerExecutionRole } = this.compute;
-    const managerFamilies = Object.values(this.compute.managerTaskDefinitions).map((td) => td.family);
+    const managerTaskDefinitionArns = Object.values(this.compute.managerTaskDefinitions).map(
+      (td) => td.taskDefinitionArn,
+    );
     const apiToken = config.ssm.gitlabApiTokenParameter ? [config.ssm.gitlabApiTokenParameter] : [];
     const webhookSecrets = [
       config.ssm.webhookSecretParameter,
       ...(config.ssm.webhookSigningTokenParameter ? [config.ssm.webhookSigningTokenParameter] : []),
     ];
     const startManagers = () =>
-      grants.startManagers(this, cluster, managerFamilies, [managerTaskRole, managerExecutionRole]);
+      grants.startManagers(this, cluster, managerTaskDefinitionArns, [managerTaskRole, managerExecutionRole]);
 
     const byFunction: Record<FunctionName, ReturnType<typeof grants.useStateTable>[]> = {
       // Verify, dedupe, publish; dead-letter what the bus refused.
@@ -331,6 +357,18 @@ export class ServerlessGitlabRunner extends Construct {
     }
     return url.url;
   }
+}
+
+/** Lambda refuses a reservation that leaves fewer than 100 executions of the account unreserved. */
+const MAX_WEBHOOK_RESERVATION = 1000;
+
+function webhookReservation(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_WEBHOOK_RESERVATION) {
+    throw new Error(
+      `webhookReservedConcurrency must be an integer from 1 to ${MAX_WEBHOOK_RESERVATION}, not ${value}`,
+    );
+  }
+  return value;
 }
 
 /** The helper image for jobs that name no architecture: the first runner's default architecture. */

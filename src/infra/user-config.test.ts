@@ -4,7 +4,13 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../config/index.js";
 import { PROJECT_ROOT } from "./images.js";
-import { CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, loadUserConfig, resolveConfigPath } from "./user-config.js";
+import {
+  CONFIG_FILE_ENV,
+  DEFAULT_CONFIG_FILE,
+  loadUserConfig,
+  resolveConfigPath,
+  synthConfigPath,
+} from "./user-config.js";
 
 function writeTemp(name: string, text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), "sgr-config-")), name);
@@ -29,6 +35,18 @@ describe("which configuration file the CDK app reads", () => {
     expect(resolveConfigPath("", {})).toBe(resolve(DEFAULT_CONFIG_FILE));
   });
 
+  it("synthesizes the file deploy uses, else the example with a line saying so", () => {
+    const none = () => false;
+    expect(synthConfigPath({}, (p) => p === resolve(DEFAULT_CONFIG_FILE))).toEqual({
+      path: resolve(DEFAULT_CONFIG_FILE),
+    });
+    // An explicit file is used even when missing: loading it then says so, rather than synthesizing another.
+    expect(synthConfigPath({ [CONFIG_FILE_ENV]: "mine.json" }, none)).toEqual({ path: resolve("mine.json") });
+    const fallback = synthConfigPath({}, none);
+    expect(fallback.path).toBe(resolve("config/example.json"));
+    expect(fallback.fallback).toMatch(/no config\/runner\.json .*synthesizing config\/example\.json instead/);
+  });
+
   it("refuses a context value that is not a path", () => {
     expect(configErrorOf(() => resolveConfigPath(42, {})).message).toMatch(
       /context 'config' must be a file path/,
@@ -49,6 +67,13 @@ describe("loading the configuration file", () => {
     expect(configErrorOf(() => loadUserConfig("/nonexistent/runner.json")).message).toMatch(
       /cannot read configuration file \/nonexistent\/runner\.json.*config\/example\.json/,
     );
+    // Each caller names the file in its own command line's syntax.
+    expect(configErrorOf(() => loadUserConfig("/nonexistent/runner.json")).message).toContain(
+      "pass -c config=<file>, or set SGR_CONFIG_FILE=<file>",
+    );
+    const fromSgr = configErrorOf(() => loadUserConfig("/nonexistent/runner.json", "--config <file>"));
+    expect(fromSgr.message).toContain("pass --config <file>, or set SGR_CONFIG_FILE=<file>");
+    expect(fromSgr.message).not.toContain("-c config=");
     expect(configErrorOf(() => loadUserConfig(writeTemp("bad.json", "{ nope"))).message).toMatch(
       /is not valid JSON/,
     );

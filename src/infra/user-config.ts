@@ -12,6 +12,8 @@ export const CONFIG_CONTEXT_KEY = "config";
 export const CONFIG_FILE_ENV = "SGR_CONFIG_FILE";
 /** File used when neither is given, relative to the working directory. */
 export const DEFAULT_CONFIG_FILE = "config/runner.json";
+/** How a `cdk` command line names the file; each caller of loadUserConfig says it in its own syntax. */
+export const CDK_CONFIG_OPTION = `-c ${CONFIG_CONTEXT_KEY}=<file>`;
 
 /** A validated configuration together with the input it came from (functions get the compact input). */
 export interface LoadedConfig {
@@ -35,13 +37,38 @@ export function resolveConfigPath(contextValue: unknown, env: NodeJS.ProcessEnv 
   return resolve(fromEnv !== undefined && fromEnv !== "" ? fromEnv : DEFAULT_CONFIG_FILE);
 }
 
-/** Reads and validates the file; every error names the file and, for schema errors, each failing field. */
-export function loadUserConfig(path: string): LoadedConfig {
+/** The configuration example shipped with the project: what `npm run synth` falls back to. */
+export const EXAMPLE_CONFIG_FILE = "config/example.json";
+
+/**
+ * The file `npm run synth` synthesizes: the one deploy would use ($SGR_CONFIG_FILE, else config/runner.json), else,
+ * when neither exists, the example, so a fresh clone can synth before writing its own; `fallback` says why.
+ */
+export function synthConfigPath(
+  env: NodeJS.ProcessEnv,
+  exists: (path: string) => boolean,
+): { path: string; fallback?: string } {
+  const deployed = resolveConfigPath(undefined, env);
+  if (env[CONFIG_FILE_ENV] || exists(deployed)) return { path: deployed };
+  return {
+    path: resolve(EXAMPLE_CONFIG_FILE),
+    fallback:
+      `no ${DEFAULT_CONFIG_FILE} (and ${CONFIG_FILE_ENV} unset): synthesizing ${EXAMPLE_CONFIG_FILE} instead; ` +
+      `copy it to ${DEFAULT_CONFIG_FILE} and edit it to synthesize what you will deploy`,
+  };
+}
+
+/**
+ * Reads and validates the file; every error names the file and, for schema errors, each failing field.
+ * `fileOption` is how the caller's own command line names another file (`-c config=<file>` for cdk,
+ * `--config <file>` for sgr), for the hint when the file is missing.
+ */
+export function loadUserConfig(path: string, fileOption: string = CDK_CONFIG_OPTION): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    const hint = `create it (see config/example.json) or pass -c ${CONFIG_CONTEXT_KEY}=<file> / ${CONFIG_FILE_ENV}=<file>`;
+    const hint = `create it (see config/example.json), or pass ${fileOption}, or set ${CONFIG_FILE_ENV}=<file>`;
     throw new ConfigError(`cannot read configuration file ${path}: ${(err as Error).message}; ${hint}`, [
       `${path}: unreadable`,
     ]);

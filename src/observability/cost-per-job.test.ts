@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/index.js";
-import { taskCost } from "./cost.js";
+import { PUBLIC_IPV4_USD_HOUR, taskCost } from "./cost.js";
 import { jobCostEstimator, runnerConfigForJob } from "./cost-per-job.js";
 
 const config = parseConfig({
@@ -22,12 +22,19 @@ describe("cost per job", () => {
     expect(runnerConfigForJob(config, { runner: null }).name).toBe("small");
   });
 
-  it("prices a job at its configuration's default size and capacity", () => {
+  it("prices a job at its configuration's default size and capacity, with the public IPv4 address its task holds", () => {
     const estimate = jobCostEstimator(config, "us-east-1");
     const big = estimate({ runner: { tags: ["large", "fargate"] } }, 600);
     expect(big).toBeCloseTo(
       taskCost(
-        { cpu: 4096, memoryMiB: 8192, ephemeralStorageGiB: 21, architecture: "x86_64", capacity: "FARGATE" },
+        {
+          cpu: 4096,
+          memoryMiB: 8192,
+          ephemeralStorageGiB: 21,
+          architecture: "x86_64",
+          capacity: "FARGATE",
+          publicIpv4: true,
+        },
         600,
         "us-east-1",
       ).usd,
@@ -35,5 +42,15 @@ describe("cost per job", () => {
     );
     // The small one is on Spot by default and a quarter of the size: far cheaper.
     expect(estimate({ runner: { tags: ["fargate"] } }, 600)).toBeLessThan(big / 4);
+  });
+
+  it("adds no address when tasks run without a public IP (the operator's own VPC)", () => {
+    const own = parseConfig({
+      ...config,
+      network: { vpcId: "vpc-0abc", subnetIds: ["subnet-0abc"], assignPublicIp: false },
+    });
+    const withAddress = jobCostEstimator(config, "us-east-1")({ runner: null }, 3600);
+    const withoutAddress = jobCostEstimator(own, "us-east-1")({ runner: null }, 3600);
+    expect(withAddress - withoutAddress).toBeCloseTo(PUBLIC_IPV4_USD_HOUR, 10);
   });
 });

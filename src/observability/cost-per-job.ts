@@ -29,6 +29,7 @@ export function jobCostEstimator(config: Config, region: string) {
         ...runner.jobs.defaultSize,
         architecture: runner.jobs.defaultArchitecture,
         capacity: runner.jobs.capacity,
+        publicIpv4: config.network.assignPublicIp,
       },
       runningSeconds,
       region,
@@ -51,10 +52,14 @@ export type CostBasis = "actual" | "default-size";
 const positive = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value) && value > 0;
 
-/** The task to price a job record at: its recorded size when complete and sane, else `runner`'s default. */
+/**
+ * The task to price a job record at: its recorded size when complete and sane, else `runner`'s default; with a
+ * public IPv4 address when the deployment gives tasks one.
+ */
 export function jobPricing(
   record: JobTaskSizeAttributes,
   runner: RunnerConfig,
+  publicIpv4 = false,
 ): { task: PricedTask; basis: CostBasis } {
   const { taskCpu, taskMemoryMiB, taskEphemeralStorageGiB, taskArchitecture, taskCapacity } = record;
   if (
@@ -70,6 +75,7 @@ export function jobPricing(
         ephemeralStorageGiB: positive(taskEphemeralStorageGiB) ? taskEphemeralStorageGiB : undefined,
         architecture: taskArchitecture,
         capacity: taskCapacity,
+        publicIpv4,
       },
       basis: "actual",
     };
@@ -79,6 +85,7 @@ export function jobPricing(
       ...runner.jobs.defaultSize,
       architecture: runner.jobs.defaultArchitecture,
       capacity: runner.jobs.capacity,
+      publicIpv4,
     },
     basis: "default-size",
   };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PRICE_REGION, SPOT_PRICE_FACTOR, taskCost } from "./cost.js";
+import { DEFAULT_PRICE_REGION, PUBLIC_IPV4_USD_HOUR, SPOT_PRICE_FACTOR, taskCost } from "./cost.js";
 
 const oneVcpu2Gb = { cpu: 1024, memoryMiB: 2048, architecture: "x86_64", capacity: "FARGATE" } as const;
 
@@ -42,5 +42,16 @@ describe("taskCost", () => {
 
   it("refuses a negative duration", () => {
     expect(() => taskCost(oneVcpu2Gb, -1, "us-east-1")).toThrow(RangeError);
+  });
+
+  it("adds the public IPv4 address for the task's run, undiscounted on Spot", () => {
+    for (const capacity of ["FARGATE", "FARGATE_SPOT"] as const) {
+      const task = { ...oneVcpu2Gb, capacity };
+      const without = taskCost(task, 1800, "us-east-1").usd;
+      expect(taskCost({ ...task, publicIpv4: true }, 1800, "us-east-1").usd - without).toBeCloseTo(
+        0.5 * PUBLIC_IPV4_USD_HOUR,
+        10,
+      );
+    }
   });
 });

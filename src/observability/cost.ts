@@ -18,6 +18,11 @@ export interface FargatePrices {
 export const SPOT_PRICE_FACTOR = 0.3;
 /** Ephemeral storage Fargate includes in every task without charge. */
 export const INCLUDED_STORAGE_GIB = 20;
+/**
+ * A public IPv4 address, per hour, in every region. A task given one (`assignPublicIp`, the default network's way
+ * out) pays it for its whole run, on Spot too: Spot discounts compute, not addresses.
+ */
+export const PUBLIC_IPV4_USD_HOUR = 0.005;
 
 const US_EAST: FargatePrices = {
   vcpuHour: { x86_64: 0.04048, arm64: 0.03238 },
@@ -46,6 +51,8 @@ export interface PricedTask {
   ephemeralStorageGiB?: number;
   architecture: Architecture;
   capacity: Capacity;
+  /** The task holds a public IPv4 address while it runs. */
+  publicIpv4?: boolean;
 }
 
 export interface CostEstimate {
@@ -82,5 +89,6 @@ export function taskCost(task: PricedTask, seconds: number, region: string): Cos
       memoryGb * prices.gbHour[task.architecture] +
       extraStorageGb * prices.storageGbHour);
   const factor = task.capacity === "FARGATE_SPOT" ? SPOT_PRICE_FACTOR : 1;
-  return { usd: onDemand * factor, priceRegion };
+  const address = task.publicIpv4 ? hours * PUBLIC_IPV4_USD_HOUR : 0;
+  return { usd: onDemand * factor + address, priceRegion };
 }

@@ -228,9 +228,10 @@ describe("sgr against a GitLab simulator and moto", () => {
       durationSeconds: 240,
       costBasis: "default-size",
     });
-    // 4 minutes of a 1 vCPU / 2 GB / 21 GiB (1 GiB billed) Spot x86 job at us-east-1 list prices.
+    // 4 minutes of a 1 vCPU / 2 GB / 21 GiB (1 GiB billed) Spot x86 job at us-east-1 list prices, plus the
+    // public IPv4 address its task holds (not discounted on Spot).
     expect(finished.estimatedCostUsd).toBeCloseTo(
-      (240 / 3600) * (0.04048 + 2 * 0.004445 + 0.000111) * 0.3,
+      (240 / 3600) * ((0.04048 + 2 * 0.004445 + 0.000111) * 0.3 + 0.005),
       8,
     );
     expect(report.webhook).toMatchObject({

@@ -37,3 +37,17 @@ describe("operator docs", () => {
     }
   });
 });
+
+describe("README, for a newcomer", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+
+  it("says what the test tools cost and where they go, as the installer and the tests find them", () => {
+    const installer = readFileSync(join(ROOT, "scripts/install-test-tools.sh"), "utf8");
+    const [, variable, defaultDir] = /TOOLS_DIR="\$\{(\w+):-\$HOME\/([^}]+)\}"/.exec(installer) ?? [];
+    expect(variable).toBeDefined();
+    expect(readme).toContain(`\`~/${defaultDir}\` (or \`$${variable}\`)`);
+    expect(readme).toMatch(/setup:test-tools` takes about \d+ minutes and about \d+ GB of disk/);
+    expect(readme).toContain("Go's module cache");
+    expect(readme).toMatch(/`EBADENGINE` warnings: expected/);
+  });
+});

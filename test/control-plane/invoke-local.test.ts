@@ -4,10 +4,11 @@
  * SDK clients from AWS_ENDPOINT_URL, Powertools metrics on stdout, a thrown error → exit code 1).
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseResources } from "../../src/config/index.js";
 import { acquireSchedulerLease } from "../../src/state/lease.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
@@ -102,9 +103,72 @@ describe("scripts/invoke-local.ts", () => {
     expect(run.stderr).toMatch(/invalid job event: detail\.projectId/);
   });
 
+  it("exits 1 when the handler answers a 5xx, printing the answer", () => {
+    const badConfig = { ...f.config, ssm: { ...f.config.ssm, webhookSecretParameter: "no-leading-slash" } };
+    writeFileSync(join(dir, "bad-config.json"), JSON.stringify(badConfig));
+    const run = spawnSync(
+      join(repo, "node_modules/.bin/tsx"),
+      [
+        "scripts/invoke-local.ts",
+        "webhook",
+        "examples/events/webhook-job-pending.json",
+        "--endpoint",
+        moto.endpoint,
+        "--config",
+        join(dir, "bad-config.json"),
+        "--resources",
+        join(dir, "resources.json"),
+      ],
+      { cwd: repo, encoding: "utf8", env: { ...process.env, AWS_ENDPOINT_URL: "" }, timeout: 60_000 },
+    );
+    expect(run.stdout).toMatch(/"statusCode": 500/);
+    expect(run.stderr).toContain("--- handler answered 500 ---");
+    expect(run.status).toBe(1);
+  });
+
   it("refuses an unknown function name", () => {
     const run = invoke("nope", "examples/events/scheduled.json");
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/unknown function 'nope'/);
+  });
+});
+
+describe("npm run invoke -- --local", () => {
+  function invokeLocal(fn: string, eventFile: string) {
+    const out = spawnSync(
+      join(repo, "node_modules/.bin/tsx"),
+      ["scripts/invoke-local.ts", "--local", fn, eventFile, "--config", "config/example.json"],
+      {
+        cwd: repo,
+        encoding: "utf8",
+        // Nothing from the caller's AWS setup: --local brings its own moto, credentials and region.
+        env: { ...process.env, AWS_ENDPOINT_URL: "", AWS_REGION: "", POWERTOOLS_DEV: "" },
+        timeout: 120_000,
+      },
+    );
+    const marker = out.stdout.indexOf("--- result ---");
+    const result = marker >= 0 ? JSON.parse(out.stdout.slice(marker + "--- result ---".length)) : undefined;
+    return { status: out.status, stdout: out.stdout, stderr: out.stderr, result };
+  }
+
+  it("creates the whole stack in a moto of its own, writes the resources file, and runs the webhook", () => {
+    const run = invokeLocal("webhook", "examples/events/webhook-job-pending.json");
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.result).toMatchObject({ statusCode: 202 });
+    // Accepted and published on the deployed bus, not dead-lettered.
+    expect(run.stdout).toMatch(/"message":"delivery accepted".*"published":1/);
+    expect(run.stderr).toContain("cdk.out/invoke-local/resources.json (schema: src/config/resources.ts)");
+    const resources = parseResources(
+      JSON.parse(readFileSync(join(repo, "cdk.out/invoke-local/resources.json"), "utf8")),
+    );
+    expect(resources.managerTaskDefinitions.default).toMatch(
+      /:task-definition\/SgrLocal-manager-default:\d+$/,
+    );
+  });
+
+  it("runs scale-up with the sample pending job: it starts the deployed manager task definition", () => {
+    const run = invokeLocal("scale-up", "examples/events/pending-job.json");
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.result).toMatchObject({ action: "started", runner: "default" });
   });
 });

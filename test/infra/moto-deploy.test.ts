@@ -1,38 +1,30 @@
 /**
- * Deploys the synthesized template into moto's CloudFormation, as far as moto supports the resource types, and
- * checks that what CloudFormation resolved fits together: the manager task's SGR_RESOURCES (with real physical ids)
- * parses with the shared schema and names resources that exist.
+ * Deploys the synthesized template into moto's CloudFormation (test/support/moto-stack.ts, the mechanism
+ * `npm run invoke -- --local` uses too), as far as moto supports the resource types, and checks that what
+ * CloudFormation resolved fits together: SGR_RESOURCES of the manager task and of the functions (with real
+ * physical ids) parse with the shared schema and name resources that exist.
  *
  * moto skips resource types it does not implement (the stack still completes); the test lists them, so a moto
- * upgrade that adds one shows up here. Adjustments made for moto, and only for it:
- *  - the Lambda code assets are uploaded to the CDK bootstrap bucket first (cdk deploy's asset publishing does that);
- *  - the bootstrap version parameter is put in SSM (cdk bootstrap does that);
- *  - the WebhookUrl output is dropped: it reads an attribute of AWS::Lambda::Url, which moto does not implement,
- *    and moto answers 500 to Fn::GetAtt on an unimplemented type in Outputs;
- *  - the archive's EventPattern is passed as a JSON string: moto's Archive parses only a string (CloudFormation
- *    takes the object the template has).
- * The bus is referenced with Fn::GetAtt Name in the real template already (moto's Ref to a bus is broken).
+ * upgrade that adds one shows up here. The bus is referenced with Fn::GetAtt Name in the real template already
+ * (moto's Ref to a bus is broken).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CloudFormationClient,
-  CreateStackCommand,
   DeleteStackCommand,
-  DescribeStackResourcesCommand,
   DescribeStacksCommand,
   type StackResource,
 } from "@aws-sdk/client-cloudformation";
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeClustersCommand, DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { DescribeEventBusCommand, EventBridgeClient, ListRulesCommand } from "@aws-sdk/client-eventbridge";
-import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseResources, type Resources } from "../../src/config/index.js";
+import type { Resources } from "../../src/config/index.js";
 import { JOB_STATUS_PATTERN, PENDING_JOB_PATTERN } from "../../src/events/patterns.js";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
+import { type DeployedStack, deployTemplateToMoto } from "../support/moto-stack.js";
 import type { CfnTemplate } from "./cfn.js";
 import { synthesize } from "./synth.js";
 
@@ -49,70 +41,22 @@ const UNSUPPORTED_BY_MOTO = [
 const stackName = `SgrMoto${Date.now().toString(36)}`;
 const cfn = new CloudFormationClient({});
 let template: CfnTemplate;
+let deployed: DeployedStack;
 let stackResources: StackResource[];
 let resources: Resources;
-
-/** Puts an object for every S3 code asset the functions reference, in the bucket the template names. */
-async function publishLambdaAssets(t: CfnTemplate): Promise<void> {
-  const s3 = new S3Client({ forcePathStyle: true });
-  const region = await s3.config.region();
-  const bucket = `cdk-hnb659fds-assets-123456789012-${region}`;
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if (!/BucketAlready/.test((err as Error).name)) throw err;
-  }
-  for (const r of Object.values(t.Resources)) {
-    if (r.Type !== "AWS::Lambda::Function") continue;
-    const code = r.Properties?.Code as { S3Key?: string };
-    if (!code.S3Key) continue;
-    // moto stores the code without running it (no Docker); any bytes stand in for the bundle.
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: code.S3Key, Body: "placeholder bundle" }));
-  }
-}
+let managerTaskDefinitionArn: string;
 
 function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
   return [items.filter(test), items.filter((item) => !test(item))];
 }
 
-function forMoto(t: CfnTemplate): CfnTemplate {
-  const copy = structuredClone(t);
-  delete copy.Outputs?.WebhookUrl;
-  for (const resource of Object.values(copy.Resources)) {
-    if (resource.Type === "AWS::Events::Archive" && resource.Properties) {
-      resource.Properties.EventPattern = JSON.stringify(resource.Properties.EventPattern);
-    }
-  }
-  return copy;
-}
-
 beforeAll(async () => {
   const input: unknown = JSON.parse(readFileSync(join(PROJECT_ROOT, "config/example.json"), "utf8"));
   template = synthesize(input, stackName).template.toJSON() as CfnTemplate;
-  await publishLambdaAssets(template);
-  await new SSMClient({}).send(
-    new PutParameterCommand({
-      Name: "/cdk-bootstrap/hnb659fds/version",
-      Value: "30",
-      Type: "String",
-      Overwrite: true,
-    }),
-  );
-  await cfn.send(
-    new CreateStackCommand({
-      StackName: stackName,
-      TemplateBody: JSON.stringify(forMoto(template)),
-      Capabilities: ["CAPABILITY_IAM"],
-    }),
-  );
-  stackResources =
-    (await cfn.send(new DescribeStackResourcesCommand({ StackName: stackName }))).StackResources ?? [];
-  const [taskDefinition] = stackResources.filter((r) => r.ResourceType === "AWS::ECS::TaskDefinition");
-  const described = await new ECSClient({}).send(
-    new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinition!.PhysicalResourceId }),
-  );
-  const env = described.taskDefinition?.containerDefinitions?.[0]?.environment ?? [];
-  resources = parseResources(JSON.parse(env.find((e) => e.name === "SGR_RESOURCES")?.value ?? "null"));
+  deployed = await deployTemplateToMoto(template, stackName);
+  stackResources = deployed.stackResources;
+  resources = deployed.managerResources;
+  managerTaskDefinitionArn = Object.values(deployed.managerTaskDefinitionArns)[0]!;
 }, 180_000);
 
 afterAll(async () => {
@@ -179,7 +123,13 @@ describe("the template deployed into moto's CloudFormation", () => {
       }),
     );
     expect(queue.Attributes?.MessageRetentionPeriod).toBe("1209600");
-    expect(resources.managerTaskDefinitions).toEqual({ default: `${stackName}-manager-default` });
+    // The manager starts no managers; the functions start each one by the revision CloudFormation created.
+    expect(resources.managerTaskDefinitions).toEqual({});
+    expect(managerTaskDefinitionArn).toMatch(/:task-definition\/[\w-]+-manager-default:\d+$/);
+    expect(deployed.functionResources).toEqual({
+      ...resources,
+      managerTaskDefinitions: { default: managerTaskDefinitionArn },
+    });
     expect(resources.subnetIds.every((id) => id.startsWith("subnet-"))).toBe(true);
     expect(resources.jobTaskRoleArn).toMatch(/^arn:aws:iam::123456789012:role\//);
   });
@@ -202,7 +152,7 @@ describe("the template deployed into moto's CloudFormation", () => {
 
   it("gives the manager task its token by SSM reference, not by value", async () => {
     const described = await new ECSClient({}).send(
-      new DescribeTaskDefinitionCommand({ taskDefinition: resources.managerTaskDefinitions.default }),
+      new DescribeTaskDefinitionCommand({ taskDefinition: managerTaskDefinitionArn }),
     );
     const container = described.taskDefinition?.containerDefinitions?.[0];
     expect(container?.secrets).toEqual([

@@ -61,6 +61,7 @@ describe("resource inventory", () => {
       "AWS::EC2::Subnet": 2,
       "AWS::EC2::SubnetRouteTableAssociation": 2,
       "AWS::EC2::VPC": 1,
+      "AWS::EC2::VPCEndpoint": 1,
       "AWS::EC2::VPCGatewayAttachment": 1,
       "AWS::ECS::Cluster": 1,
       "AWS::ECS::ClusterCapacityProviderAssociations": 1,
@@ -100,6 +101,15 @@ describe("network", () => {
     expect(resourceNamed(t, "AWS::EC2::FlowLog", "RejectedTraffic")[1]).toMatchObject({
       TrafficType: "REJECT",
     });
+  });
+
+  it("sends S3 traffic (cache, image layers) through the free S3 gateway endpoint of every subnet", () => {
+    const [[, endpoint]] = resourcesOfType(t, "AWS::EC2::VPCEndpoint") as [[string, Record<string, unknown>]];
+    expect(endpoint.VpcEndpointType).toBe("Gateway");
+    expect(flatten(endpoint.ServiceName)).toBe("com.amazonaws.<AWS::Region>.s3");
+    const tables = resourcesOfType(t, "AWS::EC2::RouteTable").map(([id]) => ({ Ref: id }));
+    expect(endpoint.RouteTableIds).toEqual(expect.arrayContaining(tables));
+    expect(endpoint.RouteTableIds).toHaveLength(tables.length);
   });
 
   it("admits nothing from the internet; job tasks accept only the manager on the agent port", () => {
@@ -166,13 +176,14 @@ describe("ECS", () => {
   });
 
   it("gives manager tasks and functions resource identifiers that the shared schema accepts", () => {
-    const [, td] = resourceNamed(t, "AWS::ECS::TaskDefinition", "Managerdefault");
+    const [managerId, td] = resourceNamed(t, "AWS::ECS::TaskDefinition", "Managerdefault");
     const env = (td.ContainerDefinitions as { Environment: { Name: string; Value: unknown }[] }[])[0]!
       .Environment;
     const resources = parseResources(JSON.parse(flatten(env.find((e) => e.Name === "SGR_RESOURCES")!.Value)));
     expect(resources).toMatchObject({
       eventBusName: `<${resourceNamed(t, "AWS::Events::EventBus", "Bus")[0]}.Name>`,
-      managerTaskDefinitions: { default: "SgrTest-manager-default" },
+      // The manager starts no managers, and a task definition cannot hold its own ARN.
+      managerTaskDefinitions: {},
       assignPublicIp: true,
       jobTaskRoleArn: `<${roleId("JobTaskRole")}.Arn>`,
       jobExecutionRoleArn: `<${roleId("JobExecutionRole")}.Arn>`,
@@ -182,7 +193,9 @@ describe("ECS", () => {
     expect(resources.helperImage).toBe(resources.helperImages?.x86_64);
     for (const [, fn] of resourcesOfType(t, "AWS::Lambda::Function")) {
       const vars = (fn.Environment as { Variables: Record<string, unknown> }).Variables;
-      expect(flatten(vars.SGR_RESOURCES)).toBe(flatten(env.find((e) => e.Name === "SGR_RESOURCES")!.Value));
+      const fnResources = parseResources(JSON.parse(flatten(vars.SGR_RESOURCES)));
+      // Functions start the manager by its revision-pinned ARN (the task definition's Ref), never by family.
+      expect(fnResources).toEqual({ ...resources, managerTaskDefinitions: { default: `<${managerId}>` } });
     }
   });
 });
@@ -236,6 +249,22 @@ describe("Lambda functions", () => {
     expect(reservedIn(serialized)).toEqual([
       [resourceNamed(serialized, "AWS::Lambda::Function", "scheduler")[0], 1],
     ]);
+  });
+
+  it("reserves a bounded concurrency for the public webhook when asked, and refuses a reservation out of bounds", () => {
+    const reserved = synthesize(exampleInput, "SgrWebhookReserved", {
+      webhookReservedConcurrency: 10,
+    }).template.toJSON() as CfnTemplate;
+    expect(
+      resourcesOfType(reserved, "AWS::Lambda::Function")
+        .filter(([, fn]) => fn.ReservedConcurrentExecutions !== undefined)
+        .map(([id, fn]) => [id, fn.ReservedConcurrentExecutions]),
+    ).toEqual([[resourceNamed(reserved, "AWS::Lambda::Function", "Functionswebhook")[0], 10]]);
+    for (const bad of [0, 1001, 2.5]) {
+      expect(() => synthesize(exampleInput, "SgrWebhookBad", { webhookReservedConcurrency: bad })).toThrow(
+        /webhookReservedConcurrency must be an integer from 1 to 1000/,
+      );
+    }
   });
 
   it("exposes only the webhook, through a Function URL without IAM auth (the handler authenticates)", () => {
@@ -440,6 +469,13 @@ describe("IAM", () => {
       StringEquals: { "aws:RequestTag/sgr:managed": "true" },
       "ForAllValues:StringLike": { "aws:TagKeys": ["sgr:*"] },
     });
+    // Only our job families: not the manager's family, not another application's.
+    expect(resourcesOf(statementWithSid(statements, "RegisterJobTaskDefinitions")).map(flatten)).toEqual([
+      `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*`,
+    ]);
+    expect(actionsOf(statementWithSid(statements, "FindJobTaskDefinitions"))).toEqual([
+      "ecs:ListTaskDefinitions",
+    ]);
     expect(resourcesOf(statementWithSid(statements, "RunJobTasks")).map(flatten)).toEqual([
       `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*:*`,
     ]);
@@ -463,11 +499,12 @@ describe("IAM", () => {
     );
   });
 
-  it("lets scale-up run only our manager task definitions and pass only the manager roles", () => {
+  it("lets scale-up and the scheduler run only the manager revisions this deployment defined, passing only the manager roles", () => {
     const statements = statementsOf("Functionsscaleuprole");
-    expect(resourcesOf(statementWithSid(statements, "RunManagerTasks")).map(flatten)).toEqual([
-      "arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/SgrTest-manager-default:*",
-    ]);
+    const [managerId] = resourceNamed(t, "AWS::ECS::TaskDefinition", "Managerdefault");
+    for (const role of ["Functionsscaleuprole", "Functionsschedulerrole"]) {
+      expect(statementWithSid(statementsOf(role), "RunManagerTasks").Resource).toEqual({ Ref: managerId });
+    }
     expect(resourcesOf(statementWithSid(statements, "PassOnlyOurTaskRoles")).map(flatten).sort()).toEqual(
       [`<${roleId("ManagerTaskRole")}.Arn>`, `<${roleId("ManagerExecutionRole")}.Arn>`].sort(),
     );
@@ -498,6 +535,16 @@ describe("IAM", () => {
     expect(resourcesOf(statementWithSid(scheduler, "DeleteJobTaskDefinitions")).map(flatten)).toEqual([
       `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*:*`,
     ]);
+    // DeregisterTaskDefinition has no resource type or condition key in IAM: alone in its statement.
+    expect(statementWithSid(scheduler, "DeregisterJobTaskDefinitions")).toMatchObject({
+      Action: "ecs:DeregisterTaskDefinition",
+      Resource: "*",
+    });
+  });
+
+  it("grants ecs:DescribeTaskDefinition to no one (it would show other applications' task environments)", () => {
+    const describing = allStatements().filter((s) => actionsOf(s).includes("ecs:DescribeTaskDefinition"));
+    expect(describing).toEqual([]);
   });
 
   it("scopes job task-definition families per deployment, so two stacks in one account never share them", () => {
@@ -531,6 +578,23 @@ describe("IAM", () => {
       actionsOf(s).some((a) => a.startsWith("ssm:")),
     );
     expect(ssmStatements.flatMap(resourcesOf).map(flatten)).toEqual([
+      "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/serverless-gitlab-runner/default/runner-token",
+    ]);
+  });
+
+  it("lets the manager's execution role decrypt its token under the operator's own key, only through SSM", () => {
+    const decrypt = statementWithSid(statementsOf("ManagerExecutionRole"), "DecryptOurParametersViaSsm");
+    expect(decrypt.Action).toBe("kms:Decrypt");
+    expect(decrypt.Condition).toEqual({
+      StringEquals: {
+        "kms:ViaService": { "Fn::Join": ["", ["ssm.", { Ref: "AWS::Region" }, ".amazonaws.com"]] },
+      },
+      ArnLike: {
+        "kms:EncryptionContext:PARAMETER_ARN": expect.anything(),
+      },
+    });
+    const parameters = decrypt.Condition!.ArnLike!["kms:EncryptionContext:PARAMETER_ARN"] as unknown[];
+    expect(parameters.map(flatten)).toEqual([
       "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/serverless-gitlab-runner/default/runner-token",
     ]);
   });
@@ -651,8 +715,8 @@ describe("an existing VPC and several runner configurations", () => {
     expect(resources.assignPublicIp).toBe(false);
     expect(Object.keys(resources.helperImages ?? {}).sort()).toEqual(["arm64", "x86_64"]);
     expect(resources.managerTaskDefinitions).toEqual({
-      small: "SgrOther-manager-small",
-      "arm-builds": "SgrOther-manager-arm-builds",
+      small: `<${resourceNamed(other, "AWS::ECS::TaskDefinition", "Managersmall")[0]}>`,
+      "arm-builds": `<${resourceNamed(other, "AWS::ECS::TaskDefinition", "Managerarmbuilds")[0]}>`,
     });
   });
 

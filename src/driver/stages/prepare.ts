@@ -74,6 +74,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         architecture: resolved.architecture,
         // The backend says when it ran the task on another capacity than asked (Spot had none: on-demand).
         capacity: task.capacity ?? resolved.capacity,
+        publicIpv4: task.publicIpv4,
       },
       startedAtMs: Date.now(),
     };

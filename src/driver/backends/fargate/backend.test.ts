@@ -98,7 +98,12 @@ describe("fargate backend: starting (fake ECS)", () => {
         ),
     );
     const started = await h.backend.startTask(request());
-    expect(started).toEqual({ taskId: TASK_ARN, endpoint: { host: "10.0.3.7", port: 7443 } });
+    // The task holds a public IPv4 address (assignPublicIp), which the job's cost includes.
+    expect(started).toEqual({
+      taskId: TASK_ARN,
+      endpoint: { host: "10.0.3.7", port: 7443 },
+      publicIpv4: true,
+    });
     expect(h.fake.callsOf("DescribeTasks")).toHaveLength(3);
     expect(h.slept).toEqual([100, 200, 400]); // backing off between polls
     const run = h.fake.callsOf("RunTask")[0]!;

@@ -356,7 +356,8 @@ export class FargateBackend implements Backend {
       capacity,
       jobId: request.identity.jobId,
     });
-    return this.reachable(task, signal, capacity);
+    const started = await this.reachable(task, signal, capacity);
+    return { ...started, publicIpv4: this.options.assignPublicIp };
   }
 
   /** Polls DescribeTasks (backing off) until the task's ENI has an address; stops the task on timeout or cancel. */
