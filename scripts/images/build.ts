@@ -10,8 +10,8 @@
  *
  * `ensureImages()` is the same for tests and other tiers. amd64 only (the stand-ins are amd64).
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileSystem } from "aws-cdk-lib";
 import { HELPER_IMAGE, IMAGE_IGNORE_MODE, type ImageBuild, MANAGER_IMAGE } from "../../src/infra/images.js";
@@ -65,18 +65,20 @@ export function imageInputsHash(image: ProjectImage, standIns: readonly StandIn[
 
 /**
  * Where this machine reaches the npm registry through a TLS-intercepting proxy, the build stages' `npm ci` must
- * trust the same CA. It is mounted for the build only (`--volume`, never committed to a layer) with a global npmrc
- * that points npm at it; the Dockerfiles and the images stay as they are. Nothing is mounted without such a CA.
+ * trust the same CA. For the build only, a directory holding that CA and a global npmrc naming it is mounted over
+ * `/usr/local/etc` (npm's global config directory for a Node in /usr/local; empty in the Debian images). Mounting
+ * over a directory that exists leaves nothing behind in the layers (a new mount point would), so the Dockerfiles and
+ * the images stay as they are. Nothing is mounted without such a CA.
  */
 function buildTrustMounts(): string[] {
   const ca = process.env.NODE_EXTRA_CA_CERTS;
   if (!ca || !existsSync(ca)) return [];
-  const npmrc = join(toolsDir, "images", "build-npmrc");
-  mkdirSync(dirname(npmrc), { recursive: true });
-  writeFileSync(npmrc, `cafile=${BUILD_CA_PATH}\n`);
-  return ["--volume", `${ca}:${BUILD_CA_PATH}:ro`, "--volume", `${npmrc}:/usr/local/etc/npmrc:ro`];
+  const dir = join(toolsDir, "images", "build-trust");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(ca, join(dir, "build-ca.crt"));
+  writeFileSync(join(dir, "npmrc"), "cafile=/usr/local/etc/build-ca.crt\n");
+  return ["--volume", `${dir}:/usr/local/etc:ro`];
 }
-const BUILD_CA_PATH = "/usr/local/etc/sgr-build-ca.crt";
 
 async function ensureProjectImage(
   image: ProjectImage,
@@ -99,6 +101,8 @@ async function ensureProjectImage(
         PLATFORM,
         // Every FROM resolves through the registry, so a base is always the stand-in that was hashed.
         "--pull=always",
+        // No layer cache: its keys ignore build-time mounts, and an image is only built when its inputs changed.
+        "--layers=false",
         ...buildTrustMounts(),
         "--ignorefile",
         join(build.directory, `${build.file}.dockerignore`),

@@ -45,6 +45,12 @@ async function statAll(image: string, paths: string[], user?: string): Promise<s
 }
 
 describe("task definitions and images agree", () => {
+  it("keep nothing of the build machine (its CA and npmrc are mounted over /usr/local/etc for the build only)", async () => {
+    for (const image of [images.manager, images.helper]) {
+      expect(await inImage(image, ["ls", "-A", "/usr/local/etc"]), image).toBe("");
+    }
+  });
+
   it("manager: the user, entrypoint, executables and home exist; the image stops on SIGTERM", async () => {
     const definition = managerContainerDefinition();
     const config = await imageConfig(images.manager);
