@@ -68,7 +68,8 @@ export function imageInputsHash(image: ProjectImage, standIns: readonly StandIn[
  * trust the same CA. For the build only, a directory holding that CA and a global npmrc naming it is mounted over
  * `/usr/local/etc` (npm's global config directory for a Node in /usr/local; empty in the Debian images). Mounting
  * over a directory that exists leaves nothing behind in the layers (a new mount point would), so the Dockerfiles and
- * the images stay as they are. Nothing is mounted without such a CA.
+ * the images stay as they are. Nothing is mounted without such a CA. (Build-cache keys ignore mounts: a cached
+ * layer built with other mounts would be reused as is, so every build here mounts the same way.)
  */
 function buildTrustMounts(): string[] {
   const ca = process.env.NODE_EXTRA_CA_CERTS;
@@ -101,8 +102,6 @@ async function ensureProjectImage(
         PLATFORM,
         // Every FROM resolves through the registry, so a base is always the stand-in that was hashed.
         "--pull=always",
-        // No layer cache: its keys ignore build-time mounts, and an image is only built when its inputs changed.
-        "--layers=false",
         ...buildTrustMounts(),
         "--ignorefile",
         join(build.directory, `${build.file}.dockerignore`),
@@ -115,10 +114,24 @@ async function ensureProjectImage(
       { verbose: options.verbose },
     );
     await podman(["push", "--quiet", reference], { verbose: options.verbose });
+    await untagSuperseded(repository, reference);
     built = true;
   }
   await tagManifest(repository, hash, STABLE_TAG);
   return { reference, built };
+}
+
+/** Drops this machine's local copies of older builds of the image (the registry keeps them). */
+async function untagSuperseded(repository: string, current: string): Promise<void> {
+  const listed = await podman([
+    "images",
+    "--format",
+    "{{.Repository}}:{{.Tag}}",
+    `${registryAddress}/${repository}`,
+  ]);
+  const older = listed.split("\n").filter((ref) => ref && ref !== current);
+  // `untag <image> <name>` removes that one name (the same image may also carry the current one).
+  for (const ref of older) await podman(["untag", ref, ref]).catch(() => undefined);
 }
 
 /** Builds (or reuses) the stand-ins and both images; resolves with the images' references in the local registry. */
