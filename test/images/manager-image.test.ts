@@ -109,11 +109,9 @@ describe("manager image", () => {
     expect(await podman(["exec", container.name, "gitlab-runner", "--version"])).toContain("19.4.0");
 
     // ECS StopTask: SIGTERM (the image's STOPSIGNAL), then SIGKILL after the task definition's stopTimeout.
+    // Exit code 0, not 137: the drain ended before the SIGKILL.
     const stopTimeout = managerContainerDefinition().StopTimeout ?? 30;
-    const stopping = Date.now();
     await podman(["stop", "--time", String(stopTimeout), container.name]);
-    const stoppedAfterMs = Date.now() - stopping;
-    expect(stoppedAfterMs).toBeLessThan(stopTimeout * 1000);
     expect(await container.wait()).toBe(0);
 
     const logs = await container.logs();
