@@ -1,4 +1,5 @@
 /** One image build at a time on this machine (tests, the CLI and other tiers may ask concurrently). */
+import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
@@ -18,7 +19,7 @@ export async function withLock<T>(path: string, work: () => Promise<T>, timeoutM
   mkdirSync(dirname(path), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   // The pid is written first and the lock appears with it (a hard link), so a reader never sees it empty.
-  const mine = `${path}.${process.pid}`;
+  const mine = `${path}.${process.pid}.${randomBytes(4).toString("hex")}`;
   writeFileSync(mine, String(process.pid));
   for (;;) {
     try {
