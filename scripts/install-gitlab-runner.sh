@@ -25,9 +25,18 @@ GLR_REVISION="fc1f1862bd91"
 RECIPE_REVISION="1"
 
 TOOLS_DIR="${SGR_TOOLS_DIR:-$HOME/.cache/serverless-gitlab-runner}"
-DEST_DIR="$TOOLS_DIR/gitlab-runner/$GLR_VERSION"
+# With a target architecture (`install-gitlab-runner.sh amd64|arm64`): a static build (CGO off, like GitLab's
+# released binaries) into linux-<arch>/, for the stand-in base images (scripts/images/). Without: the host build
+# the tests run.
+TARGET_ARCH="${1:-}"
+case "$TARGET_ARCH" in
+  "") DEST_DIR="$TOOLS_DIR/gitlab-runner/$GLR_VERSION"; BUILD_ENV=() ;;
+  amd64 | arm64) DEST_DIR="$TOOLS_DIR/gitlab-runner/$GLR_VERSION/linux-$TARGET_ARCH"
+    BUILD_ENV=(CGO_ENABLED=0 GOOS=linux "GOARCH=$TARGET_ARCH") ;;
+  *) printf '[install-gitlab-runner] ERROR: unknown architecture %s (amd64 or arm64)\n' "$TARGET_ARCH" >&2; exit 1 ;;
+esac
 DEST="$DEST_DIR/gitlab-runner"
-STAMP="$GLR_PSEUDO_VERSION recipe-$RECIPE_REVISION"
+STAMP="$GLR_PSEUDO_VERSION recipe-$RECIPE_REVISION${TARGET_ARCH:+ linux-$TARGET_ARCH}"
 
 log() { printf '[install-gitlab-runner] %s\n' "$*"; }
 die() { printf '[install-gitlab-runner] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -680,9 +689,13 @@ PY
 log "building gitlab-runner $GLR_VERSION ($GLR_REVISION); this takes several minutes the first time"
 ns="gitlab.com/gitlab-org/gitlab-runner/common"
 mkdir -p "$DEST_DIR"
-GOFLAGS=-mod=mod go build -trimpath \
+env "${BUILD_ENV[@]}" GOFLAGS=-mod=mod go build -trimpath \
   -ldflags "-s -w -X $ns.NAME=gitlab-runner -X $ns.VERSION=$GLR_VERSION -X $ns.REVISION=$GLR_REVISION -X $ns.BRANCH=$GLR_PSEUDO_VERSION" \
   -o "$DEST.tmp" . || die "go build of gitlab-runner failed (see the errors above)"
 mv -f "$DEST.tmp" "$DEST"
 echo "$STAMP" >"$DEST_DIR/.stamp"
-log "gitlab-runner ready: $("$DEST" --version | head -1) at $DEST"
+if [[ -z "$TARGET_ARCH" ]]; then
+  log "gitlab-runner ready: $("$DEST" --version | head -1) at $DEST"
+else
+  log "gitlab-runner ready (static, linux/$TARGET_ARCH) at $DEST"
+fi

@@ -58,8 +58,11 @@ if ((${#missing[@]})); then
 fi
 
 # The real gitlab-runner, built from the Go module proxy (see scripts/install-gitlab-runner.sh).
+# Also its static builds per architecture, which the stand-in runner images carry (scripts/images/stand-ins.ts).
 if [[ -f scripts/install-gitlab-runner.sh ]]; then
   bash scripts/install-gitlab-runner.sh
+  bash scripts/install-gitlab-runner.sh amd64
+  bash scripts/install-gitlab-runner.sh arm64
 fi
 
 # The AWS Lambda Runtime Interface Emulator, built from the Go module proxy (see scripts/install-lambda-rie.sh).

@@ -13,6 +13,9 @@ fi
 
 echo "== typecheck"; tsc --noEmit -p tsconfig.json
 echo "== lint"; biome check .
+# The container images the image tests run, built here when they changed (their tests would build them too, but
+# next to the other tests on a small machine). A failure here is reported by the image tests themselves.
+echo "== images"; tsx scripts/images/build.ts || echo "the images could not be built: the image tests will say why"
 echo "== tests (unit, integration, end-to-end)"
 results="$(mktemp -t sgr-vitest-XXXXXX.json)"
 trap 'rm -f "$results"' EXIT

@@ -1,6 +1,6 @@
 /**
- * The two Dockerfiles, checked without Docker (none on this machine): hadolint, the build context they are
- * given, and the paths they share with the code (src/manager/paths.ts).
+ * The two Dockerfiles as text: hadolint, the build context they are given, and the paths they share with the code
+ * (src/manager/paths.ts). The built images themselves are tested in real containers under test/images/.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -74,7 +74,7 @@ describe("container images", () => {
     expect(manager).toContain(`SGR_RUNNER_HOME=${DEFAULT_RUNNER_HOME}`);
     expect(manager).toMatch(/^STOPSIGNAL SIGTERM$/m);
     expect(manager).toMatch(/^USER [1-9]\d*$/m);
-    expect(manager).toMatch(/^FROM gitlab\/gitlab-runner:alpine-v\$\{GITLAB_RUNNER_VERSION\}$/m);
+    expect(manager).toMatch(/^FROM gitlab\/gitlab-runner:ubuntu-v\$\{GITLAB_RUNNER_VERSION\} AS runner$/m);
     expect(helper).toContain(`ENTRYPOINT ["${AGENT_EXECUTABLE}"]`);
     expect(helper).toContain("/usr/local/bin/gitlab-runner");
     const version = (text: string) => text.match(/^ARG GITLAB_RUNNER_VERSION=(\d+\.\d+\.\d+)$/m)?.[1];
