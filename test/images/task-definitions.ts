@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerDefinition } from "@aws-sdk/client-ecs";
-import { jobTaskDefinitionRequest } from "../../src/driver/task-definitions-layout.js";
+import { jobTaskDefinitionRequest } from "../../src/driver/backends/fargate/layout.js";
 import { MANAGER_CONTAINER_NAME } from "../../src/infra/compute.js";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 import { synthesize } from "../infra/synth.js";
