@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireSlot, activateSlot } from "../../src/control-plane/manager-slots.js";
+import { acquireSlot, activateSlot } from "../../src/state/slots.js";
 import { createStateTable, documentClient, fakeTaskArn, readRecord, waitFor } from "../manager/support.js";
 import { GitLabSim } from "../support/gitlab-sim.js";
 import {
