@@ -21,7 +21,10 @@ export const resourcesSchema = z
     /** Security group for job tasks (accepts only the manager's channel). */
     jobSecurityGroupIds: z.array(nonEmpty).default([]),
     assignPublicIp: z.boolean().default(true),
-    /** Manager task definition (family or ARN) per runner configuration name. */
+    /**
+     * Manager task definition per runner configuration name: the revision-pinned ARN the stack created (scale-up
+     * and the scheduler start exactly that revision); empty in the manager task's own copy.
+     */
     managerTaskDefinitions: z.record(z.string(), nonEmpty),
     /** Queue that receives what could not be processed after retries. */
     deadLetterQueueUrl: nonEmpty.optional(),
