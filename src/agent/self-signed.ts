@@ -31,9 +31,16 @@ function oid(dotted: string): Buffer {
   return der(0x06, Buffer.from(bytes));
 }
 
-function positiveInteger(bytes: Buffer): Buffer {
-  const body = (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
-  return der(0x02, body);
+/**
+ * DER INTEGER of an unsigned big-endian number: minimal length (TLS stacks refuse a redundant leading zero as
+ * "illegal padding"), with one zero byte in front when the high bit would make it negative.
+ */
+export function positiveInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.subarray(start);
+  const body = (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal;
+  return der(0x02, body.length ? body : Buffer.from([0]));
 }
 
 function utcTime(date: Date): Buffer {
