@@ -23,50 +23,27 @@ const context = [
   `${containerEnv().CONTAINERS_REGISTRIES_CONF}:/etc/containers/registries.conf:ro`,
 ];
 
+/** `buildah build` of the example under Fargate's rules, with extra `podman run` options. */
+const buildahBuild = (tag: string, options: readonly string[] = []) =>
+  runUnderFargateRules([...context, ...options, buildah, "buildah", "build", "-t", tag, "/src"]);
+
 describe("buildah (chroot isolation, vfs storage) under Fargate's rules", () => {
   it("cannot start: it re-executes itself in a user namespace, which it may not create", async () => {
-    const run = await runUnderFargateRules([
-      ...context,
-      buildah,
-      "buildah",
-      "build",
-      "-t",
-      "refused",
-      "/src",
-    ]);
+    const run = await buildahBuild("refused");
     expect(run.code).not.toBe(0);
     expect(run.output).toContain("Error during unshare(CLONE_NEWUSER): Operation not permitted");
   });
 
   it("told it is already in one, it gets to the first RUN step and fails to create its mount namespace", async () => {
     // buildah skips the user namespace when it believes it runs in one already (a rootless uid is set).
-    const run = await runUnderFargateRules([
-      ...context,
-      "--env",
-      "_CONTAINERS_ROOTLESS_UID=1",
-      buildah,
-      "buildah",
-      "build",
-      "-t",
-      "refused",
-      "/src",
-    ]);
+    const run = await buildahBuild("refused", ["--env", "_CONTAINERS_ROOTLESS_UID=1"]);
     expect(run.code).not.toBe(0);
     expect(run.output).toMatch(/STEP \d\/\d: RUN chmod 755 hello.sh/);
     expect(run.output).toMatch(/creating new mount namespace for \[.*\]: operation not permitted/);
   });
 
   it("builds the same Dockerfile once given CAP_SYS_ADMIN, which Fargate refuses", async () => {
-    const run = await runUnderFargateRules([
-      ...context,
-      "--cap-add=SYS_ADMIN",
-      buildah,
-      "buildah",
-      "build",
-      "-t",
-      "with-sys-admin",
-      "/src",
-    ]);
+    const run = await buildahBuild("with-sys-admin", ["--cap-add=SYS_ADMIN"]);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/COMMIT with-sys-admin/);
   });
