@@ -3,7 +3,10 @@
  * Docker's default capabilities and seccomp profile, builds examples/image-build/Dockerfile (two stages, a RUN step
  * in each, COPY --from) and pushes it to the local registry; then the pushed image runs.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { registryAddress } from "../../scripts/containers/env.js";
 import { podman } from "../../scripts/images/podman.js";
 import {
@@ -63,6 +66,39 @@ describe("kaniko under Fargate's capabilities and seccomp profile", () => {
     expect(build.output).toContain("the shell survived the build");
 
     const ran = await podman(["run", "--rm", "--pull=always", "--network", "none", image]);
+    await podman(["rmi", image]).catch(() => undefined);
     expect(ran).toBe("hello as uid 10001, built on x86_64 by a RUN step");
+  });
+
+  it("the template logs in to the project's registry with the job's token, and to ECR with the task role", async () => {
+    // The executor replaced by a script that prints what it was given, beside the config the template wrote.
+    const dir = mkdtempSync(join(tmpdir(), "sgr-kaniko-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const fake = join(dir, "executor");
+    writeFileSync(fake, '#!/busybox/sh\necho "executor $*"\ncat /kaniko/.docker/config.json\n', {
+      mode: 0o755,
+    });
+    const script = `${templateScript()}\ncommand -v docker-credential-ecr-login`;
+    const loginFor = async (destination: string) => {
+      const run = await runUnderFargateRules([
+        ...["--volume", `${fake}:/kaniko/executor:ro`, "--entrypoint", "/busybox/sh"],
+        ...["--env", "CI_REGISTRY=gitlab.example.test:5050", "--env", "CI_REGISTRY_USER=gitlab-ci-token"],
+        ...["--env", "CI_REGISTRY_PASSWORD=job-token", "--env", `IMAGE_DESTINATION=${destination}`],
+        ...["--env", "IMAGE_CONTEXT=/builds/project", "--env", "IMAGE_DOCKERFILE=Dockerfile"],
+        ...["--env", "IMAGE_BUILD_FLAGS=--cache=true", kaniko, "-c", script],
+      ]);
+      expect(run.code, run.output).toBe(0);
+      return run.output;
+    };
+    const gitlab = await loginFor("gitlab.example.test:5050/group/app:1");
+    expect(gitlab).toContain(
+      "executor --context /builds/project --dockerfile Dockerfile --destination gitlab.example.test:5050/group/app:1 --ignore-path=/busybox --cache=true",
+    );
+    const auth = Buffer.from("gitlab-ci-token:job-token").toString("base64");
+    expect(gitlab).toContain(`{"auths":{"gitlab.example.test:5050":{"auth":"${auth}"}}}`);
+
+    const ecr = await loginFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app:1");
+    expect(ecr).toContain('{"credHelpers":{"123456789012.dkr.ecr.eu-west-1.amazonaws.com":"ecr-login"}}');
+    expect(ecr).toContain("/kaniko/docker-credential-ecr-login");
   });
 });
