@@ -16,6 +16,7 @@ echo "== lint"; biome check .
 # The container images the image tests run, built here when they changed (their tests would build them too, but
 # next to the other tests on a small machine). A failure here is reported by the image tests themselves.
 echo "== images"; tsx scripts/images/build.ts || echo "the images could not be built: the image tests will say why"
+echo "== image builders"; tsx scripts/images/builders.ts || echo "the image builders could not be built: test/builders will say why"
 echo "== tests (unit, integration, end-to-end)"
 results="$(mktemp -t sgr-vitest-XXXXXX.json)"
 trap 'rm -f "$results"' EXIT

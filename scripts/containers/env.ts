@@ -1,10 +1,12 @@
 /**
  * The environment every podman/buildah call of the project runs with: the project's containers.conf (runc,
- * cgroupfs, lowered ulimits) and a registries.conf that makes the local registry a mirror of docker.io, so that
+ * cgroupfs, lowered ulimits) and a registries.conf that makes the local registry a mirror of docker.io (and of
+ * quay.io and cgr.dev, under those names as path prefixes), so that
  * images keep their real names (`node:24-bookworm-slim`, `gitlab/gitlab-runner-helper:…`) and resolve to the
  * stand-ins built here.
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,27 +21,37 @@ const containersConf = join(dirname(fileURLToPath(import.meta.url)), "containers
 export const containersStateDir = join(toolsDir, "containers");
 
 function registriesConf(): string {
-  return `# Written by scripts/containers/env.ts: the local registry mirrors docker.io.
+  return `# Written by scripts/containers/env.ts: the local registry mirrors docker.io, quay.io and cgr.dev.
 unqualified-search-registries = ["docker.io"]
 short-name-mode = "permissive"
-
+${mirror("docker.io", registryAddress)}
 [[registry]]
-prefix = "docker.io"
-location = "docker.io"
-[[registry.mirror]]
 location = "${registryAddress}"
 insecure = true
+${otherRegistries.map((host) => mirror(host, `${registryAddress}/${host}`)).join("")}`;
+}
 
+/** Registries besides docker.io whose images are stood in for here (builders: scripts/images/builders.ts). */
+const otherRegistries = ["quay.io", "cgr.dev"];
+
+/** Images under `prefix` resolve to `location` (`quay.io/buildah/stable` → `<local registry>/quay.io/buildah/stable`). */
+function mirror(prefix: string, location: string): string {
+  return `
 [[registry]]
-location = "${registryAddress}"
+prefix = "${prefix}"
+location = "${prefix}"
+[[registry.mirror]]
+location = "${location}"
 insecure = true
 `;
 }
 
 /** Writes the registries.conf if it changed; returns its path. */
 function writeRegistriesConf(): string {
-  const path = join(containersStateDir, `registries-${registryPort}.conf`);
   const wanted = registriesConf();
+  // Named by its content: checkouts with other versions of this file never rewrite one another's.
+  const digest = createHash("sha256").update(wanted).digest("hex").slice(0, 12);
+  const path = join(containersStateDir, `registries-${registryPort}-${digest}.conf`);
   if (!existsSync(path) || readFileSync(path, "utf8") !== wanted) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, wanted);

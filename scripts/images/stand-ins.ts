@@ -58,7 +58,7 @@ export interface StandInOptions {
 }
 
 const standInsDir = join(toolsDir, "images", "stand-ins");
-const sha256 = (...parts: string[]) => {
+export const sha256 = (...parts: string[]) => {
   const hash = createHash("sha256");
   for (const part of parts) hash.update(part).update("\0");
   return hash.digest("hex");
@@ -87,7 +87,7 @@ function hubName(image: string): { repository: string; tag: string } {
   };
 }
 
-class StandInBuilder {
+export class StandInBuilder {
   readonly results: StandIn[] = [];
   constructor(private readonly options: StandInOptions) {}
 
@@ -143,7 +143,7 @@ class StandInBuilder {
   }
 }
 
-async function debianBase(b: StandInBuilder): Promise<StandIn> {
+export async function debianBase(b: StandInBuilder): Promise<StandIn> {
   const inputs = sha256("debian", ...DEBIAN_RECIPE, ...DEBIAN_SOURCES);
   return b.ensure(`debian:${DEBIAN_SUITE}-slim`, inputs, async (reference) => {
     const work = join(standInsDir, "debian");

@@ -11,6 +11,7 @@ describe("CDK app options from context", () => {
       stackName: DEFAULT_STACK_NAME,
       retainData: true,
       jobImageRepositories: undefined,
+      jobImagePushRepositories: undefined,
       serializeScheduler: false,
       webhookReservedConcurrency: undefined,
     });
@@ -23,6 +24,7 @@ describe("CDK app options from context", () => {
         stackName: "Ci-Runners",
         retainData: "false",
         jobImageRepositories: "a/b, c",
+        jobImagePushRepositories: "team/app",
         serializeScheduler: "true",
         webhookReservedConcurrency: "10",
       }),
@@ -33,6 +35,7 @@ describe("CDK app options from context", () => {
       stackName: "Ci-Runners",
       retainData: false,
       jobImageRepositories: ["a/b", "c"],
+      jobImagePushRepositories: ["team/app"],
       serializeScheduler: true,
       webhookReservedConcurrency: 10,
     });

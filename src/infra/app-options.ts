@@ -15,6 +15,8 @@ export interface AppOptions {
   retainData: boolean;
   /** `-c jobImageRepositories=team/base,team/tools`: private ECR repositories job images may come from. */
   jobImageRepositories: string[] | undefined;
+  /** `-c jobImagePushRepositories=team/app`: private ECR repositories jobs may push images to. */
+  jobImagePushRepositories: string[] | undefined;
   /**
    * `-c serializeScheduler=true`: also reserve a concurrency of 1 for the scheduler (its lease already runs one
    * period at a time; accounts whose Lambda limit is 10 cannot reserve any).
@@ -63,6 +65,7 @@ export function appOptions(
     stackName: (stackName as string | undefined) ?? DEFAULT_STACK_NAME,
     retainData: !isFalse(context("retainData")),
     jobImageRepositories: listValue(context("jobImageRepositories")),
+    jobImagePushRepositories: listValue(context("jobImagePushRepositories")),
     serializeScheduler: isTrue(context("serializeScheduler")),
     webhookReservedConcurrency: integerValue(
       "webhookReservedConcurrency",

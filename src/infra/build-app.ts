@@ -20,6 +20,7 @@ export function buildApp(
     runner: {
       retainData: options.retainData,
       jobImageRepositories: options.jobImageRepositories,
+      jobImagePushRepositories: options.jobImagePushRepositories,
       serializeScheduler: options.serializeScheduler,
       webhookReservedConcurrency: options.webhookReservedConcurrency,
     },

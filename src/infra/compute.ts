@@ -47,6 +47,8 @@ export interface ComputeProps {
   helperImage?: ImageBuild;
   /** Private ECR repositories (names, this account and region) that job images may be pulled from. */
   jobImageRepositories?: readonly string[];
+  /** Private ECR repositories (names, this account and region) that job tasks may push images to. */
+  jobImagePushRepositories?: readonly string[];
 }
 
 /** Manager task definition family of a runner configuration, unique per stack. */
@@ -135,6 +137,8 @@ export class Compute extends Construct {
       ).grantPull(this.jobExecutionRole);
     }
 
+    this.grantJobImagePush(props.jobImagePushRepositories ?? []);
+
     const jobArchitectures = [...new Set(config.runners.flatMap((r) => r.jobs.architectures))].sort();
     for (const architecture of jobArchitectures) {
       const asset = this.imageAsset(
@@ -177,6 +181,46 @@ export class Compute extends Construct {
       }
       this.addManager(runner, managerImages.get(architecture)!);
     }
+  }
+
+  /**
+   * Lets job tasks push images to these repositories and nothing else: the registry login (account-wide by its
+   * nature), the layer upload and `PutImage` on the repositories, and the two reads a builder makes there
+   * (`BatchGetImage` for an existing manifest or its cache, `GetDownloadUrlForLayer` for a cached layer).
+   */
+  private grantJobImagePush(repositoryNames: readonly string[]): void {
+    if (repositoryNames.length === 0) return;
+    this.jobTaskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "RegistryLogin",
+        actions: ["ecr:GetAuthorizationToken"],
+        resources: ["*"],
+      }),
+    );
+    Validations.of(this.jobTaskRole).acknowledge({
+      id: "AwsSolutions-IAM5[Resource::*]",
+      reason:
+        "ecr:GetAuthorizationToken supports no resource-level permission; the push actions are limited to the " +
+        "repositories named in jobImagePushRepositories",
+    });
+    const stack = Stack.of(this);
+    this.jobTaskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "PushJobImages",
+        actions: [
+          "ecr:BatchCheckLayerAvailability",
+          "ecr:InitiateLayerUpload",
+          "ecr:UploadLayerPart",
+          "ecr:CompleteLayerUpload",
+          "ecr:PutImage",
+          "ecr:BatchGetImage",
+          "ecr:GetDownloadUrlForLayer",
+        ],
+        resources: repositoryNames.map((name) =>
+          stack.formatArn({ service: "ecr", resource: "repository", resourceName: name }),
+        ),
+      }),
+    );
   }
 
   private imageAsset(id: string, build: ImageBuild, architecture: Architecture): DockerImageAsset {

@@ -112,6 +112,14 @@ export interface ServerlessGitlabRunnerProps {
    */
   readonly jobImageRepositories?: string[];
   /**
+   * Private ECR repositories (names, in the stack's account and region) that jobs may push images to, e.g. from an
+   * image build with kaniko (templates/image-build.gitlab-ci.yml); the job task role gets
+   * `ecr:GetAuthorizationToken` and, on exactly these repositories, the layer upload actions, `PutImage`, and the
+   * reads that a build cache and a registry's existing layers need (docs/limitations.md).
+   * @default none: job tasks may push nowhere
+   */
+  readonly jobImagePushRepositories?: string[];
+  /**
    * Lambda code to use instead of bundling a catalog handler (tests; a function whose handler is not written yet).
    * @default every function is bundled from its entry in src/functions/catalog.ts with esbuild
    */
@@ -170,6 +178,7 @@ export class ServerlessGitlabRunner extends Construct {
       managerImage: props.images?.manager,
       helperImage: props.images?.helper,
       jobImageRepositories: props.jobImageRepositories,
+      jobImagePushRepositories: props.jobImagePushRepositories,
     });
     const { deadLetterQueue } = this.eventPlumbing;
     const { cluster } = this.compute;

@@ -57,18 +57,23 @@ export async function runDetached(
 }
 
 /** stdout and stderr of a podman command together, whatever its exit code. */
-export function podmanOutput(args: readonly string[]): Promise<string> {
+export async function podmanOutput(args: readonly string[]): Promise<string> {
+  return (await podmanResult(args)).output;
+}
+
+/** A podman command's exit code, and its stdout and stderr together. */
+export function podmanResult(args: readonly string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("podman", args, { env: withContainerEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
+    let output = "";
     child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
+      output += c.toString();
     });
     child.stderr.on("data", (c: Buffer) => {
-      out += c.toString();
+      output += c.toString();
     });
     child.on("error", reject);
-    child.on("close", () => resolve(out));
+    child.on("close", (code) => resolve({ code, output }));
   });
 }
 

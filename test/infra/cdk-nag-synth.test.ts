@@ -18,7 +18,7 @@ afterAll(() => {
 });
 
 /** The app exactly as `cdk synth` builds it, offline: Lambda bundling skipped, images only fingerprinted. */
-function appLikeCdkSynth() {
+function appLikeCdkSynth(context: Record<string, unknown> = {}) {
   const outdir = mkdtempSync(join(tmpdir(), "sgr-nag-"));
   outdirs.push(outdir);
   const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, "cdk.json"), "utf8")) as {
@@ -27,7 +27,7 @@ function appLikeCdkSynth() {
   const app = new App({ outdir, context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [] } });
   const stack = buildApp(
     app,
-    appOptions(() => undefined, {}),
+    appOptions((key) => context[key], {}),
     { config: parseConfig(input), input },
   );
   const report = () => JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8"));
@@ -37,6 +37,12 @@ function appLikeCdkSynth() {
 describe("cdk-nag in the synth", () => {
   it("passes the real stack: the report holds no plugin finding", () => {
     const { app, report } = appLikeCdkSynth();
+    app.synth();
+    expect(report()).toMatchObject({ title: "Validation Report", pluginReports: [] });
+  });
+
+  it("passes with job tasks allowed to push images (the registry login's wildcard is acknowledged)", () => {
+    const { app, report } = appLikeCdkSynth({ jobImagePushRepositories: "team/app" });
     app.synth();
     expect(report()).toMatchObject({ title: "Validation Report", pluginReports: [] });
   });

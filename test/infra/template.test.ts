@@ -692,6 +692,7 @@ describe("an existing VPC and several runner configurations", () => {
   beforeAll(() => {
     other = synthesize(existingVpcInput, "SgrOther", {
       jobImageRepositories: ["team/build-images"],
+      jobImagePushRepositories: ["team/app"],
       serializeScheduler: false,
     }).template.toJSON() as CfnTemplate;
   });
@@ -743,6 +744,28 @@ describe("an existing VPC and several runner configurations", () => {
     expect(pulls.flatMap(resourcesOf).map(flatten)).toEqual([
       "arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/team/build-images",
       expect.stringMatching(/:repository\/cdk-hnb659fds-container-assets-/),
+    ]);
+  });
+
+  it("lets job tasks push to the ECR repositories named for pushing, and nowhere else", () => {
+    const taskRole = resourceNamed(other, "AWS::IAM::Role", "JobTaskRole")[0];
+    const statements = statementsOfRole(other, taskRole);
+    expect(statements.map((s) => s.Sid).sort()).toEqual(["PushJobImages", "RegistryLogin"]);
+    const login = statementWithSid(statements, "RegistryLogin");
+    expect(actionsOf(login)).toEqual(["ecr:GetAuthorizationToken"]);
+    expect(resourcesOf(login)).toEqual(["*"]);
+    const push = statementWithSid(statements, "PushJobImages");
+    expect([...actionsOf(push)].sort()).toEqual([
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]);
+    expect(resourcesOf(push).map(flatten)).toEqual([
+      "arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/team/app",
     ]);
   });
 
