@@ -3,13 +3,13 @@
  * moto with the sample events of examples/events/. Covers the thin handlers end to end (env config,
  * SDK clients from AWS_ENDPOINT_URL, Powertools metrics on stdout, a thrown error → exit code 1).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseResources } from "../../src/config/index.js";
 import { acquireSchedulerLease } from "../../src/state/lease.js";
+import { runCommand } from "../support/run-command.js";
 import { createFixture, type Fixture, type PrivateMoto, startPrivateMoto } from "./harness.js";
 
 const repo = resolve(import.meta.dirname, "../..");
@@ -28,8 +28,8 @@ beforeAll(async () => {
 });
 afterAll(() => moto?.moto.stop());
 
-function invoke(fn: string, eventFile: string) {
-  const out = spawnSync(
+async function invoke(fn: string, eventFile: string) {
+  const out = await runCommand(
     join(repo, "node_modules/.bin/tsx"),
     [
       "scripts/invoke-local.ts",
@@ -44,7 +44,6 @@ function invoke(fn: string, eventFile: string) {
     ],
     {
       cwd: repo,
-      encoding: "utf8",
       env: { ...process.env, AWS_ENDPOINT_URL: "", POWERTOOLS_DEV: "" },
       timeout: 60_000,
     },
@@ -55,8 +54,8 @@ function invoke(fn: string, eventFile: string) {
 }
 
 describe("scripts/invoke-local.ts", () => {
-  it("scale-up with the sample pending-job event starts a manager in moto", () => {
-    const run = invoke("scale-up", "examples/events/pending-job.json");
+  it("scale-up with the sample pending-job event starts a manager in moto", async () => {
+    const run = await invoke("scale-up", "examples/events/pending-job.json");
     expect(run.stderr).toBe("");
     expect(run.status).toBe(0);
     expect(run.result).toMatchObject({ action: "started", runner: "default" });
@@ -64,15 +63,17 @@ describe("scripts/invoke-local.ts", () => {
   });
 
   it("job-status records pending then running and emits both queue-to-start metrics", async () => {
-    expect(invoke("job-status", "examples/events/pending-job.json").result).toEqual({ outcome: "recorded" });
-    const running = invoke("job-status", "examples/events/job-running.json");
+    expect((await invoke("job-status", "examples/events/pending-job.json")).result).toEqual({
+      outcome: "recorded",
+    });
+    const running = await invoke("job-status", "examples/events/job-running.json");
     expect(running.result).toEqual({ outcome: "recorded" });
     expect(running.stdout).toMatch(/"JobQueuedSeconds":19\.2/);
     expect(running.stdout).toMatch(/"JobPendingToRunningSeconds":20\b/);
   });
 
   it("scheduler runs one period with the sample scheduled event", async () => {
-    const run = invoke("scheduler", "examples/events/scheduled.json");
+    const run = await invoke("scheduler", "examples/events/scheduled.json");
     expect(run.status).toBe(0);
     expect(run.result.errors).toEqual([]);
     expect(run.result.reviews[0].decisions).toHaveLength(1);
@@ -88,25 +89,25 @@ describe("scripts/invoke-local.ts", () => {
       60_000,
     );
     expect(other).toBeDefined();
-    const skipped = invoke("scheduler", "examples/events/scheduled.json");
+    const skipped = await invoke("scheduler", "examples/events/scheduled.json");
     expect(skipped.status).toBe(0);
     expect(skipped.result).toEqual({ skipped: "another scheduler period is still running" });
     await other!.release();
-    const ran = invoke("scheduler", "examples/events/scheduled.json");
+    const ran = await invoke("scheduler", "examples/events/scheduled.json");
     expect(ran.result.errors).toEqual([]);
   });
 
-  it("a malformed event makes the handler throw (exit 1) with a message naming the field", () => {
+  it("a malformed event makes the handler throw (exit 1) with a message naming the field", async () => {
     writeFileSync(join(dir, "bad.json"), JSON.stringify({ detail: { status: "pending", projectId: "x" } }));
-    const run = invoke("scale-up", join(dir, "bad.json"));
+    const run = await invoke("scale-up", join(dir, "bad.json"));
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/invalid job event: detail\.projectId/);
   });
 
-  it("exits 1 when the handler answers a 5xx, printing the answer", () => {
+  it("exits 1 when the handler answers a 5xx, printing the answer", async () => {
     const badConfig = { ...f.config, ssm: { ...f.config.ssm, webhookSecretParameter: "no-leading-slash" } };
     writeFileSync(join(dir, "bad-config.json"), JSON.stringify(badConfig));
-    const run = spawnSync(
+    const run = await runCommand(
       join(repo, "node_modules/.bin/tsx"),
       [
         "scripts/invoke-local.ts",
@@ -119,28 +120,27 @@ describe("scripts/invoke-local.ts", () => {
         "--resources",
         join(dir, "resources.json"),
       ],
-      { cwd: repo, encoding: "utf8", env: { ...process.env, AWS_ENDPOINT_URL: "" }, timeout: 60_000 },
+      { cwd: repo, env: { ...process.env, AWS_ENDPOINT_URL: "" }, timeout: 60_000 },
     );
     expect(run.stdout).toMatch(/"statusCode": 500/);
     expect(run.stderr).toContain("--- handler answered 500 ---");
     expect(run.status).toBe(1);
   });
 
-  it("refuses an unknown function name", () => {
-    const run = invoke("nope", "examples/events/scheduled.json");
+  it("refuses an unknown function name", async () => {
+    const run = await invoke("nope", "examples/events/scheduled.json");
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/unknown function 'nope'/);
   });
 });
 
 describe("npm run invoke -- --local", () => {
-  function invokeLocal(fn: string, eventFile: string) {
-    const out = spawnSync(
+  async function invokeLocal(fn: string, eventFile: string) {
+    const out = await runCommand(
       join(repo, "node_modules/.bin/tsx"),
       ["scripts/invoke-local.ts", "--local", fn, eventFile, "--config", "config/example.json"],
       {
         cwd: repo,
-        encoding: "utf8",
         // Nothing from the caller's AWS setup: --local brings its own moto, credentials and region.
         env: { ...process.env, AWS_ENDPOINT_URL: "", AWS_REGION: "", POWERTOOLS_DEV: "" },
         timeout: 120_000,
@@ -151,8 +151,8 @@ describe("npm run invoke -- --local", () => {
     return { status: out.status, stdout: out.stdout, stderr: out.stderr, result };
   }
 
-  it("creates the whole stack in a moto of its own, writes the resources file, and runs the webhook", () => {
-    const run = invokeLocal("webhook", "examples/events/webhook-job-pending.json");
+  it("creates the whole stack in a moto of its own, writes the resources file, and runs the webhook", async () => {
+    const run = await invokeLocal("webhook", "examples/events/webhook-job-pending.json");
     expect(run.status, run.stderr).toBe(0);
     expect(run.result).toMatchObject({ statusCode: 202 });
     // Accepted and published on the deployed bus, not dead-lettered.
@@ -166,8 +166,8 @@ describe("npm run invoke -- --local", () => {
     );
   });
 
-  it("runs scale-up with the sample pending job: it starts the deployed manager task definition", () => {
-    const run = invokeLocal("scale-up", "examples/events/pending-job.json");
+  it("runs scale-up with the sample pending job: it starts the deployed manager task definition", async () => {
+    const run = await invokeLocal("scale-up", "examples/events/pending-job.json");
     expect(run.status, run.stderr).toBe(0);
     expect(run.result).toMatchObject({ action: "started", runner: "default" });
   });

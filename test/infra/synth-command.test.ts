@@ -7,20 +7,20 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
+import { runCommand } from "../support/run-command.js";
 
 describe("npm run synth", () => {
-  it("keeps the user's own config/runner.json out of git", () => {
+  it("keeps the user's own config/runner.json out of git", async () => {
     const check = spawnSync("git", ["check-ignore", "-q", "config/runner.json"], { cwd: PROJECT_ROOT });
     expect(check.status).toBe(0);
   });
 
-  it("synthesizes the file deploy uses into cdk.out and prints where the template went, not the template", () => {
-    const run = spawnSync(
+  it("synthesizes the file deploy uses into cdk.out and prints where the template went, not the template", async () => {
+    const run = await runCommand(
       join(PROJECT_ROOT, "node_modules/.bin/tsx"),
       ["scripts/synth.ts", "-c", "stackName=SgrSynthCommand"],
       {
         cwd: PROJECT_ROOT,
-        encoding: "utf8",
         env: { ...process.env, SGR_CONFIG_FILE: "config/example-existing-vpc.json" },
         timeout: 180_000,
       },

@@ -1,21 +1,20 @@
 /** The quiet-logs setup file, in a vitest of its own: a passing test's log lines are dropped, a failing one's shown. */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
+import { runCommand } from "./run-command.js";
 
-it("prints the structured log lines of failing tests only", () => {
+it("prints the structured log lines of failing tests only", async () => {
   const dir = mkdtempSync(join(tmpdir(), "sgr-quiet-logs-"));
   const config = join(dir, "vitest.config.mjs");
   writeFileSync(
     config,
     `export default { test: { root: ${JSON.stringify(PROJECT_ROOT)}, include: ["test/support/fixtures/quiet-logs.fixture.ts"], setupFiles: ["test/support/quiet-logs.ts"] } };\n`,
   );
-  const run = spawnSync(join(PROJECT_ROOT, "node_modules/.bin/vitest"), ["run", "--config", config], {
+  const run = await runCommand(join(PROJECT_ROOT, "node_modules/.bin/vitest"), ["run", "--config", config], {
     cwd: PROJECT_ROOT,
-    encoding: "utf8",
     env: { ...process.env, CI: "1", NO_COLOR: "1" },
     timeout: 120_000,
   });
