@@ -160,7 +160,7 @@ export async function startTestbed(options: Partial<LocalFargateOptions> = {}): 
     logLines,
     async logged(taskArn, container, line, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
-      while (!(await logLines(taskArn, container).catch(() => [])).includes(line)) {
+      while (!(await logLines(taskArn, container).catch((): string[] => [])).includes(line)) {
         if (Date.now() > deadline) throw new Error(`container ${container} never logged '${line}'`);
         await new Promise((r) => setTimeout(r, 100));
       }
