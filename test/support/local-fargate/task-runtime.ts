@@ -587,11 +587,15 @@ export class TaskRuntime {
     c.state.healthStatus = status;
     const checked = this.containers.filter((x) => x.def.healthCheck && x.def.essential !== false);
     const statuses = checked.map((x) => x.state.healthStatus);
-    this.task.healthStatus = statuses.includes("UNHEALTHY")
-      ? "UNHEALTHY"
-      : statuses.every((s) => s === "HEALTHY")
-        ? "HEALTHY"
-        : "UNKNOWN";
+    // ECS: the task's health is its essential containers' (UNKNOWN when none of them has a check).
+    this.task.healthStatus =
+      statuses.length === 0
+        ? "UNKNOWN"
+        : statuses.includes("UNHEALTHY")
+          ? "UNHEALTHY"
+          : statuses.every((s) => s === "HEALTHY")
+            ? "HEALTHY"
+            : "UNKNOWN";
     this.emit();
   }
 
@@ -620,6 +624,19 @@ export class TaskRuntime {
     this.setStatus("STOPPED");
   }
 
+  /** SIGTERM, then SIGKILL if the container is still there after `timeoutS` (what `docker stop -t` does). */
+  private async stopContainer(c: ContainerRun, timeoutS: number): Promise<void> {
+    this.killedByUs.add(c.podmanName);
+    await podman(["kill", "--signal", "TERM", c.podmanName]);
+    const exited = await Promise.race([c.exited.then(() => true), sleep(timeoutS * 1000).then(() => false)]);
+    if (exited) return;
+    // A kill can race the container's own start; repeat until `podman wait` has seen it go.
+    while (!c.hasExited) {
+      await podman(["kill", "--signal", "KILL", c.podmanName]);
+      await Promise.race([c.exited, sleep(1000)]);
+    }
+  }
+
   /** Reverse dependency order: a container is stopped only when no running container depends on it. */
   private async stopContainersInOrder(timeoutOverride?: number): Promise<void> {
     // Containers that never started exist in podman only as "created": nothing to stop there.
@@ -632,9 +649,7 @@ export class TaskRuntime {
         batch.map(async (c) => {
           const timeout =
             timeoutOverride ?? Math.min(c.def.stopTimeout ?? DEFAULT_STOP_TIMEOUT_S, MAX_STOP_TIMEOUT_S);
-          this.killedByUs.add(c.podmanName);
-          await podman(["stop", "--time", String(timeout), c.podmanName]);
-          await c.exited;
+          await this.stopContainer(c, timeout);
         }),
       );
       remaining = remaining.filter((c) => !batch.includes(c));
