@@ -216,6 +216,7 @@ describe("container settings", () => {
       {
         name: "main",
         image: bed.images.busybox,
+        stopTimeout: 1,
         ...sh("echo db-is-healthy; sleep 30"),
         dependsOn: [{ containerName: "db", condition: "HEALTHY" }],
       },
