@@ -339,4 +339,25 @@ describe("container settings", () => {
     expect(doc.TaskARN).toBe(stopped.taskArn);
     expect(doc.LaunchType).toBe("FARGATE");
   });
+
+  it("serves the task role's credentials where the SDKs look for them (AWS_CONTAINER_CREDENTIALS_FULL_URI)", async () => {
+    const td = await bed.register(
+      [{ name: "main", image: bed.images.busybox, ...sh('wget -qO- "$AWS_CONTAINER_CREDENTIALS_FULL_URI"') }],
+      { taskRoleArn: "arn:aws:iam::123456789012:role/job" },
+    );
+    const stopped = await runToEnd(td);
+    const doc = JSON.parse((await bed.logLines(stopped.taskArn!, "main")).join("\n")) as Record<
+      string,
+      unknown
+    >;
+    expect(doc).toMatchObject({
+      AccessKeyId: expect.any(String),
+      Token: expect.any(String),
+      RoleArn: "arn:aws:iam::123456789012:role/job",
+    });
+    const without = await bed.register([
+      { name: "main", image: bed.images.busybox, ...sh('echo "[$AWS_CONTAINER_CREDENTIALS_FULL_URI]"') },
+    ]);
+    expect(await bed.logLines((await runToEnd(without)).taskArn!, "main")).toEqual(["[]"]);
+  });
 });
