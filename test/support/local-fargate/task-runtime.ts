@@ -4,6 +4,7 @@
  * PROVISIONING → PENDING (ENI attached, images pulled, secrets resolved) → RUNNING → STOPPING →
  * DEPROVISIONING → STOPPED, each change put on EventBridge as an "ECS Task State Change" event.
  */
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { Container, ContainerDefinition, Task, TaskDefinition } from "@aws-sdk/client-ecs";
 import { awslogsTarget, LogGroupMissingError, prepareStream, shipLogs } from "./awslogs.js";
@@ -101,6 +102,8 @@ export class TaskRuntime {
   private readonly pod: string;
   private address?: string;
   private readonly volumes = new Map<string, string>();
+  /** `podman wait` and `podman logs -f` of this task's containers: ended at the latest when the pod is removed. */
+  private readonly helpers: ChildProcess[] = [];
   /** Resolves once the task is STOPPED and nothing of it is left. */
   readonly finished: Promise<void>;
   /** When each status was first reached (for tests and the benchmark). */
@@ -530,13 +533,18 @@ export class TaskRuntime {
     c.isStarted = true;
     c.markStarted();
     const target = awslogsTarget(c.def.logConfiguration, c.def.name ?? "", this.id);
-    if (target) c.logsShipped = shipLogs(this.ctx.clients, target, c.podmanName).done;
+    if (target) {
+      const shipping = shipLogs(this.ctx.clients, target, c.podmanName);
+      this.helpers.push(shipping.process);
+      c.logsShipped = shipping.done;
+    }
     this.watchExit(c);
     if (c.def.healthCheck) void this.healthLoop(c);
   }
 
   private watchExit(c: ContainerRun): void {
     const waiter = podmanSpawn(["wait", c.podmanName]);
+    this.helpers.push(waiter);
     let out = "";
     waiter.stdout?.on("data", (chunk: Buffer) => {
       out += chunk.toString();
@@ -609,12 +617,15 @@ export class TaskRuntime {
     if (stop.code === "TaskFailedToStart") this.task.stoppedReason = stop.reason;
     this.setStatus("STOPPING");
     await this.stopContainersInOrder(stop.code === "SpotInterruption" ? 0 : undefined);
-    await Promise.all(this.containers.map((c) => c.logsShipped));
+    // The last lines arrive once `podman logs -f` sees the exit; never wait for them forever.
+    await Promise.race([Promise.all(this.containers.map((c) => c.logsShipped)), sleep(10_000)]);
     for (const c of this.containers) c.state.lastStatus = "STOPPED";
     this.task.executionStoppedAt = new Date();
     this.setStatus("DEPROVISIONING");
     await sleep(this.ctx.delays.deprovisioningMs);
     await podman(["pod", "rm", "--force", "--time", "0", this.pod]);
+    for (const helper of this.helpers)
+      if (helper.exitCode === null && helper.signalCode === null) helper.kill();
     for (const volume of this.volumes.values()) await podman(["volume", "rm", "--force", volume]);
     if (this.address) this.ctx.pool.release(this.address);
     const attachment = this.task.attachments?.[0];
