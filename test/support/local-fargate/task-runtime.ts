@@ -8,8 +8,8 @@ import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { Container, ContainerDefinition, Task, TaskDefinition } from "@aws-sdk/client-ecs";
 import { awslogsTarget, LogGroupMissingError, prepareStream, shipLogs } from "./awslogs.js";
+import { containerCreateArgs, podmanEnvironment } from "./container-args.js";
 import type { TaskEvents } from "./events.js";
-import { DOCKER_DEFAULT_CAPABILITIES } from "./fargate-limits.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
 import type { MotoClients } from "./moto-clients.js";
@@ -50,7 +50,6 @@ interface ContainerRun {
   state: Container;
   podmanName: string;
   environment: Record<string, string>;
-  created: boolean;
   isStarted: boolean;
   started: Promise<void>;
   markStarted: () => void;
@@ -134,7 +133,6 @@ export class TaskRuntime {
         def,
         podmanName: `${this.pod}-${base.name}`,
         environment: {},
-        created: false,
         isStarted: false,
         state: {
           containerArn: `${launch.arn.replace(":task/", ":container/")}/${randomUUID()}`,
@@ -242,7 +240,7 @@ export class TaskRuntime {
     this.task.stoppedReason = SPOT_INTERRUPTED;
     this.task.stoppingAt = new Date();
     this.emit();
-    const running = this.containers.filter((c) => c.created && !c.hasExited);
+    const running = this.containers.filter((c) => c.isStarted && !c.hasExited);
     for (const c of running) this.killedByUs.add(c.podmanName);
     void Promise.all(running.map((c) => podman(["kill", "--signal", "TERM", c.podmanName])));
     const allExited = Promise.all(running.map((c) => c.exited));
@@ -441,8 +439,15 @@ export class TaskRuntime {
       this.volumes.set(volume.name, name);
     }
     for (const c of this.containers) {
-      await this.createOrFail(this.createArgs(c), c.environment);
-      c.created = true;
+      const args = containerCreateArgs({
+        pod: this.pod,
+        name: c.podmanName,
+        instance: this.ctx.instance,
+        definition: c.def,
+        environment: c.environment,
+        volumes: this.volumes,
+      });
+      await this.createOrFail(args, podmanEnvironment(c.environment));
     }
   }
 
@@ -451,37 +456,6 @@ export class TaskRuntime {
     if (result.code !== 0) {
       throw new StartFailure(`CannotCreateContainerError: ${result.stderr.trim().split("\n").pop()}`);
     }
-  }
-
-  private createArgs(c: ContainerRun): string[] {
-    const def = c.def;
-    const args = ["create", "--pod", this.pod, "--name", c.podmanName, "--pull", "never"];
-    args.push("--label", `${INSTANCE_LABEL}=${this.ctx.instance}`);
-    const caps = new Set<string>(DOCKER_DEFAULT_CAPABILITIES);
-    const drop = def.linuxParameters?.capabilities?.drop ?? [];
-    if (drop.includes("ALL")) caps.clear();
-    for (const cap of drop) caps.delete(cap);
-    for (const cap of def.linuxParameters?.capabilities?.add ?? []) caps.add(cap);
-    args.push("--cap-drop", "ALL");
-    for (const cap of caps) args.push("--cap-add", cap);
-    if (def.memory) args.push("--memory", `${def.memory}m`, "--memory-swap", `${def.memory}m`);
-    if (def.memoryReservation) args.push("--memory-reservation", `${def.memoryReservation}m`);
-    if (def.cpu) args.push("--cpu-shares", String(Math.max(2, def.cpu)));
-    if (def.user) args.push("--user", def.user);
-    if (def.workingDirectory) args.push("--workdir", def.workingDirectory);
-    if (def.readonlyRootFilesystem) args.push("--read-only", "--read-only-tmpfs=false");
-    if (def.linuxParameters?.initProcessEnabled) args.push("--init");
-    for (const limit of def.ulimits ?? [])
-      args.push("--ulimit", `${limit.name}=${limit.softLimit}:${limit.hardLimit}`);
-    if (def.entryPoint) args.push("--entrypoint", JSON.stringify(def.entryPoint));
-    // Values travel in podman's own environment, never on its command line (secrets stay out of `ps`).
-    for (const name of Object.keys(c.environment)) args.push("--env", name);
-    for (const mount of def.mountPoints ?? []) {
-      const volume = this.volumes.get(mount.sourceVolume ?? "");
-      if (volume) args.push("--volume", `${volume}:${mount.containerPath}${mount.readOnly ? ":ro" : ""}`);
-    }
-    args.push(def.image ?? "", ...(def.command ?? []));
-    return args;
   }
 
   /** Starts every container once its dependsOn conditions hold; resolves when all have started. */
