@@ -18,6 +18,8 @@ export interface ContainerCreate {
   environment: Readonly<Record<string, string>>;
   /** Task volume name → podman volume name. */
   volumes: ReadonlyMap<string, string>;
+  /** Where podman writes the container's output (k8s-file), read back for awslogs. */
+  logFile: string;
 }
 
 /** The capability set: Docker's defaults, minus drop (ALL clears them), plus add. */
@@ -46,6 +48,7 @@ export function containerCreateArgs(spec: ContainerCreate): string[] {
   const def = spec.definition;
   const args = ["create", "--pod", spec.pod, "--name", spec.name, "--pull", "never"];
   args.push("--label", `${INSTANCE_LABEL}=${spec.instance}`, "--cap-drop", "ALL");
+  args.push("--log-driver", "k8s-file", "--log-opt", `path=${spec.logFile}`);
   for (const cap of capabilitiesOf(def)) args.push("--cap-add", cap);
   if (def.memory) args.push("--memory", `${def.memory}m`, "--memory-swap", `${def.memory}m`);
   if (def.memoryReservation) args.push("--memory-reservation", `${def.memoryReservation}m`);

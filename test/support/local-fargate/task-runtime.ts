@@ -4,16 +4,17 @@
  * PROVISIONING → PENDING (ENI attached, images pulled, secrets resolved) → RUNNING → STOPPING →
  * DEPROVISIONING → STOPPED, each change put on EventBridge as an "ECS Task State Change" event.
  */
-import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
 import type { Container, ContainerDefinition, Task, TaskDefinition } from "@aws-sdk/client-ecs";
-import { awslogsTarget, LogGroupMissingError, prepareStream, shipLogs } from "./awslogs.js";
+import { awslogsTarget, LogGroupMissingError, LogShipper, prepareStream } from "./awslogs.js";
 import { containerCreateArgs, podmanEnvironment } from "./container-args.js";
 import type { TaskEvents } from "./events.js";
+import type { ExitWatcher } from "./exit-watcher.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
 import type { MotoClients } from "./moto-clients.js";
-import { INSTANCE_LABEL, podman, podmanSpawn } from "./podman.js";
+import { INSTANCE_LABEL, podman } from "./podman.js";
 import { type PhaseDelays, pullDelayMs } from "./profiles.js";
 import { resolveSecrets, SecretResolutionError } from "./secrets.js";
 
@@ -31,6 +32,10 @@ export interface RuntimeContext {
   taskAddressEnv: readonly string[];
   /** A fault asked for this task: it stays PENDING until stopped. */
   stuckInPending: boolean;
+  /** Container exits of the instance. */
+  exits: ExitWatcher;
+  /** Directory for the containers' log files (removed with the instance). */
+  logDir: string;
 }
 
 const OOM_REASON = "OutOfMemoryError: Container killed due to memory usage";
@@ -101,8 +106,6 @@ export class TaskRuntime {
   private readonly pod: string;
   private address?: string;
   private readonly volumes = new Map<string, string>();
-  /** `podman wait` and `podman logs -f` of this task's containers: ended at the latest when the pod is removed. */
-  private readonly helpers: ChildProcess[] = [];
   /** Resolves once the task is STOPPED and nothing of it is left. */
   readonly finished: Promise<void>;
   /** When each status was first reached (for tests and the benchmark). */
@@ -446,6 +449,7 @@ export class TaskRuntime {
         definition: c.def,
         environment: c.environment,
         volumes: this.volumes,
+        logFile: this.logFile(c),
       });
       await this.createOrFail(args, podmanEnvironment(c.environment));
     }
@@ -507,30 +511,23 @@ export class TaskRuntime {
     c.isStarted = true;
     c.markStarted();
     const target = awslogsTarget(c.def.logConfiguration, c.def.name ?? "", this.id);
-    if (target) {
-      const shipping = shipLogs(this.ctx.clients, target, c.podmanName);
-      this.helpers.push(shipping.process);
-      c.logsShipped = shipping.done;
-    }
-    this.watchExit(c);
+    const shipper = target ? new LogShipper(this.ctx.clients, target, this.logFile(c)) : undefined;
+    this.watchExit(c, shipper);
     if (c.def.healthCheck) void this.healthLoop(c);
   }
 
-  private watchExit(c: ContainerRun): void {
-    const waiter = podmanSpawn(["wait", c.podmanName]);
-    this.helpers.push(waiter);
-    let out = "";
-    waiter.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    waiter.once("close", () => {
-      const code = Number.parseInt(out.trim(), 10);
-      const exitCode = Number.isNaN(code) ? 137 : code;
+  private logFile(c: ContainerRun): string {
+    return `${this.ctx.logDir}/${c.podmanName}.log`;
+  }
+
+  private watchExit(c: ContainerRun, shipper: LogShipper | undefined): void {
+    void this.ctx.exits.exited(c.podmanName).then((exitCode) => {
       c.hasExited = true;
       c.state.lastStatus = "STOPPED";
       c.state.exitCode = exitCode;
       // SIGKILL that we did not send: the kernel's OOM killer (the task's or the container's memory limit).
       if (exitCode === 137 && !this.killedByUs.has(c.podmanName)) c.state.reason = OOM_REASON;
+      c.logsShipped = shipper?.finish();
       c.markExited(exitCode);
       if (c.def.essential !== false) this.requestStop("EssentialContainerExited", ESSENTIAL_EXITED);
       else this.emit();
@@ -591,16 +588,15 @@ export class TaskRuntime {
     if (stop.code === "TaskFailedToStart") this.task.stoppedReason = stop.reason;
     this.setStatus("STOPPING");
     await this.stopContainersInOrder(stop.code === "SpotInterruption" ? 0 : undefined);
-    // The last lines arrive once `podman logs -f` sees the exit; never wait for them forever.
+    // The last lines are read once the exit is seen; never wait for CloudWatch forever.
     await Promise.race([Promise.all(this.containers.map((c) => c.logsShipped)), sleep(10_000)]);
     for (const c of this.containers) c.state.lastStatus = "STOPPED";
     this.task.executionStoppedAt = new Date();
     this.setStatus("DEPROVISIONING");
     await sleep(this.ctx.delays.deprovisioningMs);
     await podman(["pod", "rm", "--force", "--time", "0", this.pod]);
-    for (const helper of this.helpers)
-      if (helper.exitCode === null && helper.signalCode === null) helper.kill();
     for (const volume of this.volumes.values()) await podman(["volume", "rm", "--force", volume]);
+    await Promise.all(this.containers.map((c) => rm(this.logFile(c), { force: true })));
     if (this.address) this.ctx.pool.release(this.address);
     const attachment = this.task.attachments?.[0];
     if (attachment) attachment.status = "DELETED";
