@@ -311,6 +311,14 @@ describe("container settings", () => {
     expect(await bed.logLines(b.taskArn!, "main")).toEqual(["CapEff:\t00000000a80c05fb", "Seccomp:\t2"]);
   });
 
+  it("applies Docker's default seccomp profile, which refuses a new user namespace without SYS_ADMIN", async () => {
+    const td = await bed.register([
+      { name: "main", image: bed.images.busybox, ...sh("unshare -U true 2>&1 || echo refused") },
+    ]);
+    const stopped = await runToEnd(td);
+    expect((await bed.logLines(stopped.taskArn!, "main")).at(-1)).toBe("refused");
+  });
+
   it("limits the task's cgroup to its cpu and memory (after overrides)", async () => {
     const td = await bed.register([
       { name: "main", image: bed.images.busybox, stopTimeout: 1, ...sh("echo up; sleep 30") },

@@ -1,9 +1,10 @@
 /**
  * `podman create` arguments for one container definition, as Fargate would run it: Docker's default capability set
- * (adjusted by linuxParameters), the container's own memory and cpu shares, user, working directory, read-only root,
+ * (adjusted by linuxParameters) and seccomp profile, the container's own memory and cpu shares, user, working directory, read-only root,
  * entry point, task volumes, and environment names whose values travel in podman's environment.
  */
 import type { ContainerDefinition } from "@aws-sdk/client-ecs";
+import { dockerSeccompProfile } from "../fargate-security.js";
 import { DOCKER_DEFAULT_CAPABILITIES } from "./fargate-limits.js";
 import { INSTANCE_LABEL } from "./podman.js";
 
@@ -50,6 +51,8 @@ export function containerCreateArgs(spec: ContainerCreate): string[] {
   args.push("--label", `${INSTANCE_LABEL}=${spec.instance}`, "--cap-drop", "ALL");
   args.push("--log-driver", "k8s-file", "--log-opt", `path=${spec.logFile}`);
   for (const cap of capabilitiesOf(def)) args.push("--cap-add", cap);
+  // Docker's default seccomp profile, as Fargate applies it (podman's own default allows more: mount, unshare…).
+  args.push("--security-opt", `seccomp=${dockerSeccompProfile()}`);
   if (def.memory) args.push("--memory", `${def.memory}m`, "--memory-swap", `${def.memory}m`);
   if (def.memoryReservation) args.push("--memory-reservation", `${def.memoryReservation}m`);
   if (def.cpu) args.push("--cpu-shares", String(Math.max(2, def.cpu)));

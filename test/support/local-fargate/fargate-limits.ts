@@ -2,7 +2,9 @@
  * What Fargate accepts and refuses, checked before a task definition is registered or a task is run: task-level
  * cpu/memory pairs, RunTask overrides, the capability set and privileged mode. Messages are the ones ECS gives.
  */
+
 import type { ContainerDefinition, TaskDefinition, TaskOverride } from "@aws-sdk/client-ecs";
+import { FARGATE_CAPABILITIES } from "../fargate-security.js";
 import { clientError, invalidParameter } from "./ecs-errors.js";
 
 /** Valid memory (MiB) per task cpu (units): Fargate's published table. */
@@ -22,23 +24,8 @@ function range(from: number, to: number, step: number): number[] {
   return out;
 }
 
-/** Docker's default capability set, which Fargate containers start with. */
-export const DOCKER_DEFAULT_CAPABILITIES = [
-  "AUDIT_WRITE",
-  "CHOWN",
-  "DAC_OVERRIDE",
-  "FOWNER",
-  "FSETID",
-  "KILL",
-  "MKNOD",
-  "NET_BIND_SERVICE",
-  "NET_RAW",
-  "SETFCAP",
-  "SETGID",
-  "SETPCAP",
-  "SETUID",
-  "SYS_CHROOT",
-] as const;
+/** Docker's default capability set, which Fargate containers start with (one list, with the seccomp profile). */
+export const DOCKER_DEFAULT_CAPABILITIES = FARGATE_CAPABILITIES;
 
 /** The one capability a Fargate task may add. */
 export const FARGATE_ADDABLE_CAPABILITIES = ["SYS_PTRACE"] as const;
