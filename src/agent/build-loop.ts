@@ -8,8 +8,8 @@
  *
  * Fargate task definition contract: shared volume mounted at SHARED_DIR in helper and build containers; build
  * container `command: ["sh", "-c", BUILD_LOOP_SCRIPT]` (after the image's entrypoint when `image:entrypoint` is
- * set), environment SGR_SHARED and SGR_SERVICE_ALIASES; `dependsOn` the helper being HEALTHY (health check:
- * `test -p /sgr/ctl`) so the FIFO exists — the loop also waits for it.
+ * set), environment SGR_SHARED and SGR_SERVICE_ALIASES; `dependsOn` the helper having STARTED (no health check:
+ * it would add its interval to every job's start), so the loop itself waits until the agent's FIFO exists.
  */
 export const SHARED_DIR = "/sgr";
 export const CONTROL_FIFO = "ctl";
