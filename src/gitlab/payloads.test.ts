@@ -24,7 +24,7 @@ describe("webhook payload parsing", () => {
       pipelineId: 1_201,
     });
     expect(job.projectPath).toBe("acme/backend/payments");
-    expect(job.createdAt).toBe("2026-11-27T10:00:00.000Z");
+    expect(job.createdAt).toBe("2026-11-27T10:00:00.123Z");
     const hasRunner = ["running", "success", "failed"].includes(status);
     expect(job.runner).toEqual(hasRunner ? { id: RUNNER.id, tags: RUNNER.tags } : null);
   });
