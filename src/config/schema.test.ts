@@ -78,6 +78,18 @@ describe("configuration schema", () => {
     expect(issues).toEqual([expect.stringMatching(/^runners\.0\.jobs\.defaultSize\.cpu: must not exceed/)]);
   });
 
+  it("refuses a Spot manager on arm64, naming the field", () => {
+    const manager = (settings: Record<string, unknown>) => ({
+      ...minimal,
+      runners: [{ name: "default", tags: ["fargate"], manager: settings }],
+    });
+    expect(issuesOf(manager({ capacity: "FARGATE_SPOT" }))).toEqual([
+      expect.stringMatching(/^runners\.0\.manager\.capacity: Fargate Spot does not run arm64 tasks/),
+    ]);
+    const spotX86 = parseConfig(manager({ capacity: "FARGATE_SPOT", architecture: "x86_64" }));
+    expect(spotX86.runners[0]!.manager).toMatchObject({ capacity: "FARGATE_SPOT", architecture: "x86_64" });
+  });
+
   it("reads from the environment with clear errors", () => {
     expect(() => loadConfigFromEnv({})).toThrow(/SGR_CONFIG is not set/);
     expect(() => loadConfigFromEnv({ SGR_CONFIG: "{" })).toThrow(/SGR_CONFIG is not valid JSON/);

@@ -33,11 +33,23 @@ export const managerSettingsSchema = z
   .object({
     cpu: z.number().int().min(256).max(4096).default(512),
     memoryMiB: z.number().int().min(512).max(30720).default(1024),
-    /** Where the manager task runs. Spot is 70% cheaper; a reclaimed manager drains its jobs (SIGTERM → SIGQUIT). */
+    /**
+     * Where the manager task runs. Spot is 70% cheaper; a reclaimed manager drains its jobs (SIGTERM → SIGQUIT).
+     * Spot needs architecture x86_64: Fargate Spot does not support ARM64 Linux tasks.
+     */
     capacity: capacitySchema.default("FARGATE"),
     architecture: architectureSchema.default("arm64"),
   })
-  .strict();
+  .strict()
+  .superRefine((manager, ctx) => {
+    if (manager.capacity === "FARGATE_SPOT" && manager.architecture === "arm64") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["capacity"],
+        message: "Fargate Spot does not run arm64 tasks: use FARGATE, or architecture x86_64 for Spot",
+      });
+    }
+  });
 
 export const jobSettingsSchema = z
   .object({
@@ -47,6 +59,7 @@ export const jobSettingsSchema = z
     defaultSize: taskSizeSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 21 }),
     /** The largest size a job may ask for through CI variables (like the Kubernetes executor's *_overwrite_max_allowed). */
     maxSize: taskSizeSchema.default({ cpu: 4096, memoryMiB: 16384, ephemeralStorageGiB: 100 }),
+    /** Where job tasks run; an arm64 job always runs on FARGATE (Fargate Spot does not support ARM64 Linux tasks). */
     capacity: capacitySchema.default("FARGATE_SPOT"),
     /** Whether a job may choose Spot or on-demand itself (CI variable). */
     allowCapacityOverride: z.boolean().default(true),
