@@ -31,8 +31,11 @@ export interface JobTaskShape {
   architecture: Architecture;
   /** Helper image (git, git-lfs, gitlab-runner, agent) and its version, part of the cache key. */
   helperImage: string;
-  /** Registry credentials for non-ECR private images: a Secrets Manager ARN (repositoryCredentials). */
-  repositoryCredentialsArn?: string;
+  /**
+   * Registry credentials by registry host (`jobs.registryCredentials`): Secrets Manager ARNs, each attached as
+   * `repositoryCredentials` only to the containers whose image is on its host.
+   */
+  registryCredentials?: Readonly<Record<string, string>>;
 }
 
 /** Per-run settings: never part of the task definition, applied as RunTask overrides. */

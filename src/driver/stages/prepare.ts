@@ -47,6 +47,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
       services: spec.services,
       architecture: resolved.architecture,
       helperImage: HELPER_IMAGE,
+      registryCredentials: settings.registryCredentials,
     };
     const agentSecret = randomBytes(32).toString("hex");
     const { size } = resolved;
