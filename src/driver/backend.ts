@@ -18,7 +18,10 @@ export interface ContainerSpec {
   command?: string[];
   /** Service aliases (hostnames the build should reach it by). */
   aliases?: string[];
-  /** Non-secret environment (service variables). Job secrets never go into a task definition. */
+  /**
+   * Service variables, expanded: a run-time setting (RunTask container overrides on Fargate), never part of a task
+   * definition or of the shape's hash.
+   */
   environment?: Record<string, string>;
   /** `docker.user` / `kubernetes.user` from the job payload, if any. */
   user?: string;

@@ -201,7 +201,8 @@ function serviceContainer(
     entryPoint: cleared ? spec.command : spec.entrypoint,
     command: cleared ? undefined : spec.command,
     user: spec.user,
-    environment: environment(spec.environment),
+    // No environment: service variables are RunTask overrides (see backend.ts), so no value persists in a
+    // definition and a new value never makes a new family.
     repositoryCredentials: credentialsFor(spec.image, shape),
     logConfiguration: awslogs(settings),
   };

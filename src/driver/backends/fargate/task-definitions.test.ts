@@ -72,21 +72,18 @@ describe("job task-definition layout", () => {
   });
 
   it("lays out helper, build and services with the builds volume, logs and the architecture", () => {
-    const { input } = jobTaskDefinitionRequest(
-      shape({
-        architecture: "arm64",
-        build: { name: "build", image: "node:24", user: "1000" },
-        services: [
-          {
-            name: "svc-0",
-            image: "postgres:17",
-            command: ["postgres", "-c", "fsync=off"],
-            environment: { B: "2", A: "1" },
-          },
-        ],
-      }),
-      settings,
-    );
+    const withServiceVariables = (environment: Record<string, string>) =>
+      jobTaskDefinitionRequest(
+        shape({
+          architecture: "arm64",
+          build: { name: "build", image: "node:24", user: "1000" },
+          services: [
+            { name: "svc-0", image: "postgres:17", command: ["postgres", "-c", "fsync=off"], environment },
+          ],
+        }),
+        settings,
+      );
+    const { input, family } = withServiceVariables({ B: "2", A: "1" });
     expect(input).toMatchObject({
       requiresCompatibilities: ["FARGATE"],
       networkMode: "awsvpc",
@@ -118,11 +115,10 @@ describe("job task-definition layout", () => {
       name: "svc-0",
       essential: false,
       command: ["postgres", "-c", "fsync=off"],
-      environment: [
-        { name: "A", value: "1" },
-        { name: "B", value: "2" },
-      ],
     });
+    // Service variables are RunTask overrides: never persisted in a definition, never a new family per value.
+    expect(service?.environment).toBeUndefined();
+    expect(withServiceVariables({ A: "9" }).family).toBe(family);
     for (const container of input.containerDefinitions!) {
       expect(container.memoryReservation).toBeGreaterThan(0);
       expect(container.logConfiguration).toMatchObject({
