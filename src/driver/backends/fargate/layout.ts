@@ -149,6 +149,8 @@ function helperContainer(shape: JobTaskShape, settings: JobTaskDefinitionSetting
     environment: [
       { name: "SGR_AGENT_PORT", value: String(AGENT_CHANNEL_PORT) },
       { name: "SGR_SHARED", value: CONTROL_VOLUME.containerPath },
+      // A job image whose user is not root must write its checkout (the Docker executor's builds volume is too).
+      { name: "SGR_WRITABLE_DIRS", value: BUILDS_VOLUME.containerPath },
     ],
     logConfiguration: awslogs(settings),
   };
