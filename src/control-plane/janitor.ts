@@ -28,6 +28,7 @@ import { JOB_TASK_TAGS } from "../driver/backends/fargate/backend.js";
 import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "../driver/backends/fargate/layout.js";
 import { listFamilyRevisions } from "../driver/backends/fargate/task-definitions.js";
 import { batches, type EcsApi, errorMessage, isThrottling, taskIdOf, withBackoff } from "../fargate/ecs.js";
+import type { JanitorCursor } from "../state/janitor-cursor.js";
 
 export interface JanitorClients {
   ecs: EcsApi;
@@ -54,13 +55,6 @@ export interface JanitorSettings {
   clock?: () => number;
   /** Time the sweep may take; it stops before a write that would start later, and resumes next run. @default 30000 */
   sweepBudgetMs?: number;
-}
-
-/** The sweep's resume point: the last family a run finished (state table, src/state/janitor-cursor.ts). */
-export interface JanitorCursor {
-  load(): Promise<string | undefined>;
-  /** `undefined`: the last run reached the end; the next starts from the first family. */
-  save(lastFamily: string | undefined): Promise<void>;
 }
 
 export const DEFAULT_MAX_FAMILIES_PER_RUN = 200;

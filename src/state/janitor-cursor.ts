@@ -3,8 +3,14 @@
  * table. Losing it only makes the next run start from the first family again.
  */
 import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { JanitorCursor } from "../control-plane/janitor.js";
 import { JANITOR_CURSOR_KEY, type StateStore } from "./table.js";
+
+/** The sweep's resume point: the last family a run finished. */
+export interface JanitorCursor {
+  load(): Promise<string | undefined>;
+  /** `undefined`: the last run reached the end; the next starts from the first family. */
+  save(lastFamily: string | undefined): Promise<void>;
+}
 
 export function janitorCursor(store: StateStore): JanitorCursor {
   return {
