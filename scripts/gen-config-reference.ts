@@ -141,7 +141,8 @@ function rows(
 ): Row[] {
   const { inner, optional, defaultValue, hasDefault } = unwrap(schema);
   const named = NAMED.get(inner);
-  if (named && named !== root) {
+  // Only an object schema brings its own field comments; a named enum (capacitySchema) keeps the field's comment.
+  if (named && named !== root && inner._zod.def.type === "object") {
     root = named;
     rel = [];
   }

@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { BUILD_LOOP_SCRIPT } from "./build-loop.js";
+import { BUILD_LOOP_SCRIPT, HOSTS_WARNING_PREFIX } from "./build-loop.js";
 import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from "./frames.js";
 import { allocOutputFrame, splitOutputParts } from "./protocol.js";
 import { createSelfSignedCertificate } from "./self-signed.js";
@@ -91,6 +91,72 @@ describe("build loop + step runner", () => {
       loop.kill("SIGKILL");
       await runner.close();
     }
+  });
+
+  it("adds service aliases to the hosts file, or warns once in the job log when the image's user cannot", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "sgr-hosts-"));
+    dirs.push(shared);
+    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
+    await runner.init();
+    const hostsFile = join(shared, "hosts");
+    writeFileSync(hostsFile, "");
+    const runLoop = async (hosts: string, ids: string[]) => {
+      const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
+        env: {
+          PATH: "/usr/bin:/bin",
+          SGR_SHARED: shared,
+          SGR_SERVICE_ALIASES: "db cache",
+          SGR_HOSTS_FILE: hosts,
+        },
+      });
+      try {
+        const outputs: string[] = [];
+        for (const id of ids) {
+          const step = await runner.start(id, "build", "echo ran");
+          while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
+          outputs.push(readFileSync(step.outPath, "utf8"));
+        }
+        return outputs;
+      } finally {
+        loop.kill("SIGKILL");
+      }
+    };
+    try {
+      expect(await runLoop(hostsFile, ["1-build_script"])).toEqual(["ran\n"]);
+      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 db cache\n");
+      const [first, second] = await runLoop(join(shared, "missing-dir", "hosts"), [
+        "2-build_script",
+        "3-after_script",
+      ]);
+      expect(first).toMatch(
+        new RegExp(
+          `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve.*localhost.*\nran\n$`,
+        ),
+      );
+      expect(second).toBe("ran\n");
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it("opens the builds volume to every user and runs helper steps with umask 0000, for non-root job images", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "sgr-umask-"));
+    const builds = mkdtempSync(join(tmpdir(), "sgr-builds-"));
+    dirs.push(shared, builds);
+    chmodSync(builds, 0o755);
+    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh", writableDirs: [builds] });
+    await runner.init();
+    expect(statSync(builds).mode & 0o777).toBe(0o777);
+    const step = await runner.start(
+      "1-get_sources",
+      "helper",
+      `mkdir ${builds}/project && echo x > ${builds}/project/file`,
+    );
+    while (step.exitCode === undefined) await step.changed();
+    expect(step.exitCode).toBe(0);
+    expect(statSync(join(builds, "project")).mode & 0o777).toBe(0o777);
+    expect(statSync(join(builds, "project", "file")).mode & 0o777).toBe(0o666);
+    await runner.close();
   });
 
   it("runs helper steps as processes and starting a step twice runs it once", async () => {

@@ -8,12 +8,15 @@
  *
  * Fargate task definition contract: shared volume mounted at SHARED_DIR in helper and build containers; build
  * container `command: ["sh", "-c", BUILD_LOOP_SCRIPT]` (after the image's entrypoint when `image:entrypoint` is
- * set), environment SGR_SHARED and SGR_SERVICE_ALIASES; `dependsOn` the helper being HEALTHY (health check:
- * `test -p /sgr/ctl`) so the FIFO exists — the loop also waits for it.
+ * set), environment SGR_SHARED and SGR_SERVICE_ALIASES; `dependsOn` the helper having STARTED (no health check:
+ * it would add its interval to every job's start), so the loop itself waits until the agent's FIFO exists.
  */
 export const SHARED_DIR = "/sgr";
 export const CONTROL_FIFO = "ctl";
 export const STEPS_DIR = "steps";
+
+/** Starts the job-log line the build loop writes when it cannot add service aliases to /etc/hosts. */
+export const HOSTS_WARNING_PREFIX = "WARNING: service aliases:";
 
 export const BUILD_LOOP_SCRIPT = [
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
@@ -22,15 +25,22 @@ export const BUILD_LOOP_SCRIPT = [
   "for s in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do",
   '  if [ -x "$s" ]; then SGR_SH="$s"; break; fi',
   "done",
-  // Service aliases resolve to localhost (all containers of a task share one network namespace); best effort.
+  // Service aliases resolve to localhost (all containers of a task share one network namespace). An image whose
+  // user cannot write /etc/hosts (not root) gets a warning at the top of its first step's output instead.
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
-  'if [ -n "${SGR_SERVICE_ALIASES:-}" ]; then echo "127.0.0.1 $SGR_SERVICE_ALIASES" >>/etc/hosts 2>/dev/null || :; fi',
+  'h="${SGR_HOSTS_FILE:-/etc/hosts}"',
+  'SGR_NOTE=""',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+  'if [ -n "${SGR_SERVICE_ALIASES:-}" ] && ! echo "127.0.0.1 $SGR_SERVICE_ALIASES" >>"$h" 2>/dev/null; then',
+  `  SGR_NOTE="${HOSTS_WARNING_PREFIX} $h is not writable by this image's user; service aliases ($SGR_SERVICE_ALIASES) do not resolve. Reach services at localhost (127.0.0.1), or run the job image as root."`,
+  "fi",
   'while [ ! -p "$d/ctl" ]; do sleep 1 2>/dev/null || :; done',
   // Read-write open never blocks and keeps the FIFO open, so writers never see EOF races.
   'exec 3<>"$d/ctl"',
   "while read -r op id <&3; do",
   '  case "$op" in',
-  '    run) ( "$SGR_SH" "$d/steps/$id.sh" </dev/null >>"$d/steps/$id.out" 2>&1; echo "$?" >"$d/steps/$id.rc" ) &',
+  '    run) if [ -n "$SGR_NOTE" ]; then echo "$SGR_NOTE" >>"$d/steps/$id.out"; SGR_NOTE=""; fi',
+  '      ( "$SGR_SH" "$d/steps/$id.sh" </dev/null >>"$d/steps/$id.out" 2>&1; echo "$?" >"$d/steps/$id.rc" ) &',
   '      echo "$!" >"$d/steps/$id.pid" ;;',
   "    quit) exit 0 ;;",
   "  esac",

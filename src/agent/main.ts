@@ -2,7 +2,8 @@
  * Agent entry point (helper container, or the local backend's task). Configuration by environment:
  * SGR_AGENT_SECRET (required; removed from the environment at once so scripts never see it), SGR_AGENT_PORT
  * (default AGENT_CHANNEL_PORT; 0 = any), SGR_AGENT_HOST (default 0.0.0.0), SGR_SHARED (the volume shared with the build
- * container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening).
+ * container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening), SGR_WRITABLE_DIRS
+ * (`:`-separated directories opened to every user at start: the builds volume, for non-root job images).
  */
 import { writeFile } from "node:fs/promises";
 import { AGENT_CHANNEL_PORT } from "../config/ports.js";
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const steps = new StepRunner({
     sharedDir: process.env.SGR_SHARED ?? SHARED_DIR,
     helperShell: await detectShell(),
+    writableDirs: (process.env.SGR_WRITABLE_DIRS ?? "").split(":").filter(Boolean),
   });
   await steps.init();
   const server = await startAgentServer({

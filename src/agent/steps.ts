@@ -60,6 +60,8 @@ export interface StepRunnerOptions {
   sharedDir: string;
   /** Shell for helper steps. */
   helperShell: string;
+  /** Directories made writable for every user at start (SGR_WRITABLE_DIRS: the builds volume). */
+  writableDirs?: readonly string[];
 }
 
 const validStepId = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -81,6 +83,9 @@ export class StepRunner {
     await mkdir(this.stepsDir, { recursive: true });
     // The build container may run as another user (docker.user): it must be able to write outputs.
     await chmod(this.stepsDir, 0o1777);
+    // Volumes ECS creates are root's, mode 0755: open those the job image writes (the builds volume) to its user,
+    // whoever that is.
+    for (const dir of this.options.writableDirs ?? []) await chmod(dir, 0o777);
     await this.ensureFifo();
     this.watch();
   }
@@ -168,10 +173,16 @@ export class StepRunner {
   private startHelper(step: Step, scriptPath: string): void {
     void (async () => {
       const out = await open(step.outPath, "a");
-      const child = spawn(this.options.helperShell, [scriptPath], {
-        stdio: ["ignore", out.fd, out.fd],
-        detached: true, // own process group: a stop reaches everything the script started
-      });
+      // umask 0000, as the Docker executor runs its helper: the checkout, caches and artifacts the helper writes
+      // stay writable by a job image whose user is not root.
+      const child = spawn(
+        "/bin/sh",
+        ["-c", 'umask 0000 && exec "$0" "$1"', this.options.helperShell, scriptPath],
+        {
+          stdio: ["ignore", out.fd, out.fd],
+          detached: true, // own process group: a stop reaches everything the script started
+        },
+      );
       // Listeners before the next await: a quick script may exit while we close our copy of the fd.
       child.on("error", (error) => {
         void writeFile(

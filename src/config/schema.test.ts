@@ -78,6 +78,18 @@ describe("configuration schema", () => {
     expect(issues).toEqual([expect.stringMatching(/^runners\.0\.jobs\.defaultSize\.cpu: must not exceed/)]);
   });
 
+  it("refuses a Spot manager on arm64, naming the field", () => {
+    const manager = (settings: Record<string, unknown>) => ({
+      ...minimal,
+      runners: [{ name: "default", tags: ["fargate"], manager: settings }],
+    });
+    expect(issuesOf(manager({ capacity: "FARGATE_SPOT" }))).toEqual([
+      expect.stringMatching(/^runners\.0\.manager\.capacity: Fargate Spot does not run arm64 tasks/),
+    ]);
+    const spotX86 = parseConfig(manager({ capacity: "FARGATE_SPOT", architecture: "x86_64" }));
+    expect(spotX86.runners[0]!.manager).toMatchObject({ capacity: "FARGATE_SPOT", architecture: "x86_64" });
+  });
+
   it("reads from the environment with clear errors", () => {
     expect(() => loadConfigFromEnv({})).toThrow(/SGR_CONFIG is not set/);
     expect(() => loadConfigFromEnv({ SGR_CONFIG: "{" })).toThrow(/SGR_CONFIG is not valid JSON/);
@@ -86,16 +98,32 @@ describe("configuration schema", () => {
 });
 
 describe("job task settings for the fargate backend", () => {
-  it("accepts a Secrets Manager ARN for private registries and rejects anything else", () => {
+  it("maps registry credentials to registry hosts and refuses the old single secret with a way forward", () => {
     const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry-AbCdEf";
-    const withArn = (value: string) => ({
+    const withJobs = (jobs: Record<string, unknown>) => ({
       ...minimal,
-      runners: [{ name: "default", tags: ["fargate"], jobs: { repositoryCredentialsSecretArn: value } }],
+      runners: [{ name: "default", tags: ["fargate"], jobs }],
     });
-    expect(parseConfig(withArn(arn)).runners[0]!.jobs.repositoryCredentialsSecretArn).toBe(arn);
-    expect(parseConfig(minimal).runners[0]!.jobs.repositoryCredentialsSecretArn).toBeUndefined();
-    expect(issuesOf(withArn("my-secret"))).toEqual([
-      expect.stringMatching(/^runners\.0\.jobs\.repositoryCredentialsSecretArn: must be a Secrets Manager/),
+    const mapped = parseConfig(
+      withJobs({ registryCredentials: { "Registry.Example.com:5000": arn, "index.docker.io": `${arn}2` } }),
+    );
+    expect(mapped.runners[0]!.jobs.registryCredentials).toEqual({
+      "registry.example.com:5000": arn,
+      "docker.io": `${arn}2`,
+    });
+    expect(parseConfig(minimal).runners[0]!.jobs.registryCredentials).toEqual({});
+    expect(issuesOf(withJobs({ registryCredentials: { "registry.example.com": "my-secret" } }))).toEqual([
+      expect.stringMatching(
+        /^runners\.0\.jobs\.registryCredentials\.registry\.example\.com: must be a Secrets Manager/,
+      ),
+    ]);
+    expect(issuesOf(withJobs({ registryCredentials: { "https://registry.example.com/": arn } }))).toEqual([
+      expect.stringMatching(/^runners\.0\.jobs\.registryCredentials.*must be a registry host name/),
+    ]);
+    expect(issuesOf(withJobs({ repositoryCredentialsSecretArn: arn }))).toEqual([
+      expect.stringMatching(
+        /^runners\.0\.jobs\.repositoryCredentialsSecretArn: replaced by registryCredentials/,
+      ),
     ]);
   });
 

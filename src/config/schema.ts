@@ -5,6 +5,7 @@
  */
 // Namespace import: lets esbuild drop the parts of zod a bundle does not use (~360 KB, ~50 ms of cold start).
 import * as z from "zod";
+import { normaliseRegistryHost, REGISTRY_HOST_PATTERN } from "./registry-hosts.js";
 
 /** Fargate capacity a task is placed on. FARGATE_SPOT falls back to FARGATE when Spot has no capacity. */
 export const capacitySchema = z.enum(["FARGATE", "FARGATE_SPOT"]);
@@ -33,11 +34,23 @@ export const managerSettingsSchema = z
   .object({
     cpu: z.number().int().min(256).max(4096).default(512),
     memoryMiB: z.number().int().min(512).max(30720).default(1024),
-    /** Where the manager task runs. Spot is 70% cheaper; a reclaimed manager drains its jobs (SIGTERM → SIGQUIT). */
+    /**
+     * Where the manager task runs. Spot is 70% cheaper; a reclaimed manager drains its jobs (SIGTERM → SIGQUIT).
+     * Spot needs architecture x86_64: Fargate Spot does not support ARM64 Linux tasks.
+     */
     capacity: capacitySchema.default("FARGATE"),
     architecture: architectureSchema.default("arm64"),
   })
-  .strict();
+  .strict()
+  .superRefine((manager, ctx) => {
+    if (manager.capacity === "FARGATE_SPOT" && manager.architecture === "arm64") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["capacity"],
+        message: "Fargate Spot does not run arm64 tasks: use FARGATE, or architecture x86_64 for Spot",
+      });
+    }
+  });
 
 export const jobSettingsSchema = z
   .object({
@@ -47,22 +60,43 @@ export const jobSettingsSchema = z
     defaultSize: taskSizeSchema.default({ cpu: 1024, memoryMiB: 2048, ephemeralStorageGiB: 21 }),
     /** The largest size a job may ask for through CI variables (like the Kubernetes executor's *_overwrite_max_allowed). */
     maxSize: taskSizeSchema.default({ cpu: 4096, memoryMiB: 16384, ephemeralStorageGiB: 100 }),
+    /** Where job tasks run; an arm64 job always runs on FARGATE (Fargate Spot does not support ARM64 Linux tasks). */
     capacity: capacitySchema.default("FARGATE_SPOT"),
     /** Whether a job may choose Spot or on-demand itself (CI variable). */
     allowCapacityOverride: z.boolean().default(true),
     architectures: z.array(architectureSchema).min(1).default(["x86_64", "arm64"]),
     defaultArchitecture: architectureSchema.default("x86_64"),
     /**
-     * Secrets Manager secret (ARN) with `{"username","password"}` for pulling job and service images from a
-     * private registry other than ECR (ECS `repositoryCredentials`; the job execution role must be allowed to read it).
+     * Registry credentials by registry host (`registry.example.com`, `registry.example.com:5000`; Docker Hub is
+     * `docker.io`): each a Secrets Manager secret ARN with `{"username","password"}`, sent (ECS
+     * `repositoryCredentials`) only with images on that host. ECR images are pulled with the job execution role.
      */
-    repositoryCredentialsSecretArn: z
-      .string()
-      .regex(
-        /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/,
-        "must be a Secrets Manager secret ARN",
+    registryCredentials: z
+      .record(
+        z.string(),
+        z
+          .string()
+          .regex(
+            /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/,
+            "must be a Secrets Manager secret ARN",
+          ),
       )
-      .optional(),
+      .superRefine((map, ctx) => {
+        for (const host of Object.keys(map)) {
+          if (!REGISTRY_HOST_PATTERN.test(normaliseRegistryHost(host)))
+            ctx.addIssue({
+              code: "custom",
+              path: [host],
+              message: "must be a registry host name (e.g. registry.example.com), no scheme or path",
+            });
+        }
+      })
+      .transform((map) =>
+        Object.fromEntries(Object.entries(map).map(([host, arn]) => [normaliseRegistryHost(host), arn])),
+      )
+      .default({}),
+    /** Replaced by `registryCredentials` (one secret per registry host); refused with a message saying how to move. */
+    repositoryCredentialsSecretArn: z.unknown().optional(),
     /** Backstop for a job task whose job is gone; the janitor stops tasks older than this. */
     maxJobSeconds: z
       .number()
@@ -81,6 +115,14 @@ export const jobSettingsSchema = z
           message: `must not exceed maxSize.${key} (${jobs.maxSize[key]})`,
         });
       }
+    }
+    if (jobs.repositoryCredentialsSecretArn !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["repositoryCredentialsSecretArn"],
+        message:
+          'replaced by registryCredentials, which names the registry each secret is for: { "<registry host>": "<secret ARN>" }',
+      });
     }
     if (!jobs.architectures.includes(jobs.defaultArchitecture)) {
       ctx.addIssue({

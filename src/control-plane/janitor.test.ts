@@ -148,4 +148,83 @@ describe("janitor: retention", () => {
     expect(report.deregistered).toEqual(["arn:aws:ecs:eu-west-1:1:task-definition/sgr-job-cccc:1"]);
     expect(fake.callsOf("ListTaskDefinitions").map((c) => c.familyPrefix)).not.toContain("other-family");
   });
+
+  it("stops when ECS keeps throttling its writes, keeping the cursor at the last family done", async () => {
+    const families = ["sgr-job-a1", "sgr-job-a2", "sgr-job-a3"];
+    const stale = [
+      { key: "sgr:managed", value: "true" },
+      { key: "sgr:last-used", value: "2020-01-01" },
+    ];
+    let deregistrations = 0;
+    const fake = new FakeEcs()
+      .on("ListTasks", () => ({ taskArns: [] }))
+      .on("ListTaskDefinitionFamilies", () => ({ families }))
+      .on("ListTaskDefinitions", (input) => ({
+        taskDefinitionArns:
+          input.status === "ACTIVE"
+            ? [`arn:aws:ecs:eu-west-1:1:task-definition/${input.familyPrefix}:1`]
+            : [],
+      }))
+      .on("ListTagsForResource", () => ({ tags: stale }))
+      .on("DeregisterTaskDefinition", () => {
+        deregistrations += 1;
+        if (deregistrations > 1) throw awsError("ThrottlingException", "Rate exceeded");
+        return {};
+      })
+      .on("DeleteTaskDefinitions", () => ({ taskDefinitions: [] }));
+    const saved: (string | undefined)[] = [];
+    const report = await runJanitor(
+      { ecs: fake.client },
+      {
+        config,
+        cluster: "jobs",
+        sleep: async () => {},
+        cursor: { load: async () => undefined, save: async (family) => void saved.push(family) },
+      },
+      now,
+    );
+    expect(report.deregistered).toEqual(["arn:aws:ecs:eu-west-1:1:task-definition/sgr-job-a1:1"]);
+    // The throttled write was retried with backoff (5 attempts), then the run stopped: a3 was never visited.
+    expect(fake.callsOf("DeregisterTaskDefinition")).toHaveLength(6);
+    expect(fake.callsOf("ListTagsForResource")).toHaveLength(2);
+    expect(report.errors).toEqual([expect.stringMatching(/throttled; resuming after sgr-job-a1 next run/)]);
+    expect(saved).toEqual(["sgr-job-a1"]);
+    expect(report.resumeAfter).toBe("sgr-job-a1");
+  });
+
+  it("visits at most maxFamiliesPerRun families, after the cursor, in name order", async () => {
+    const fake = new FakeEcs()
+      .on("ListTasks", () => ({ taskArns: [] }))
+      .on("ListTaskDefinitionFamilies", (input) =>
+        input.nextToken
+          ? { families: ["sgr-job-05", "sgr-job-06"] }
+          : { families: ["sgr-job-01", "sgr-job-02", "sgr-job-03", "sgr-job-04"], nextToken: "page-2" },
+      )
+      .on("ListTaskDefinitions", () => ({ taskDefinitionArns: [] }));
+    const saved: (string | undefined)[] = [];
+    const cursor = {
+      load: async () => "sgr-job-02",
+      save: async (family?: string) => void saved.push(family),
+    };
+    const first = await runJanitor(
+      { ecs: fake.client },
+      { config, cluster: "jobs", cursor, maxFamiliesPerRun: 3 },
+      now,
+    );
+    expect(first).toMatchObject({ familiesVisited: 3, resumeAfter: "sgr-job-05" });
+    const visited = fake.callsOf("ListTaskDefinitions").map((c) => c.familyPrefix);
+    expect([...new Set(visited)]).toEqual(["sgr-job-03", "sgr-job-04", "sgr-job-05"]);
+    const last = await runJanitor(
+      { ecs: fake.client },
+      {
+        config,
+        cluster: "jobs",
+        cursor: { ...cursor, load: async () => "sgr-job-05" },
+        maxFamiliesPerRun: 3,
+      },
+      now,
+    );
+    expect(last).toMatchObject({ familiesVisited: 1, resumeAfter: null });
+    expect(saved).toEqual(["sgr-job-05", undefined]);
+  });
 });

@@ -4,6 +4,13 @@
  *   tasks older than the runner's `maxJobSeconds` are stuck whatever their manager says. Both are stopped.
  * - Job task definitions whose `sgr:last-used` day is older than `taskDefinitionRetentionDays` are deregistered,
  *   then deleted (DeleteTaskDefinitions takes at most 10 per call and only INACTIVE revisions).
+ *
+ * Every distinct image makes a family, so there may be thousands. The sweep is bounded per run: it visits at most
+ * `maxFamiliesPerRun` families in name order, after the family the previous run stopped at (a cursor kept in the
+ * state table), and wraps to the start once it reaches the end. Its writes (deregister, delete) share ECS's
+ * task-definition write quota with the managers' registrations, so they are paced (`writesPerSecond`), and a write
+ * still throttled after its backoff, or one that would start past the run's time budget (`sweepBudgetMs`), ends
+ * the run early; the cursor then points at the last family fully done.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import {
@@ -21,6 +28,7 @@ import { JOB_TASK_TAGS } from "../driver/backends/fargate/backend.js";
 import { jobFamilyPrefix, TAG_LAST_USED, TAG_MANAGED } from "../driver/backends/fargate/layout.js";
 import { listFamilyRevisions } from "../driver/backends/fargate/task-definitions.js";
 import { batches, type EcsApi, errorMessage, isThrottling, taskIdOf, withBackoff } from "../fargate/ecs.js";
+import type { JanitorCursor } from "../state/janitor-cursor.js";
 
 export interface JanitorClients {
   ecs: EcsApi;
@@ -35,14 +43,33 @@ export interface JanitorSettings {
   familyScope?: string;
   /** Skip the task-definition sweep (it lists every definition; the caller may run it less often than each tick). */
   skipTaskDefinitions?: boolean;
-  /** Retry pacing for throttled ECS calls (tests shorten it). */
+  /** Retry pacing for throttled ECS calls and the write pacing (tests shorten it). */
   sleep?: (ms: number) => Promise<void>;
+  /** Where the task-definition sweep resumes; without one every run starts at the first family. */
+  cursor?: JanitorCursor;
+  /** Families the sweep visits per run. @default 200 */
+  maxFamiliesPerRun?: number;
+  /** Task-definition writes (deregister, delete) per second at most. @default 1 */
+  writesPerSecond?: number;
+  /** Milliseconds since the epoch, for the write pacing and the time budget. @default Date.now */
+  clock?: () => number;
+  /** Time the sweep may take; it stops before a write that would start later, and resumes next run. @default 30000 */
+  sweepBudgetMs?: number;
 }
+
+export const DEFAULT_MAX_FAMILIES_PER_RUN = 200;
+export const DEFAULT_WRITES_PER_SECOND = 1;
+/** Well inside the scheduler Lambda's timeout, after the period's other work. */
+export const DEFAULT_SWEEP_BUDGET_MS = 30_000;
 
 export interface JanitorReport {
   stoppedTasks: { taskArn: string; reason: string }[];
   deregistered: string[];
   deleted: string[];
+  /** Task-definition families this run visited (absent when the sweep did not run). */
+  familiesVisited?: number;
+  /** Where the next sweep resumes (the last family done), or null when this one reached the end. */
+  resumeAfter?: string | null;
   /** Calls that failed; the next run tries again. */
   errors: string[];
 }
@@ -176,7 +203,13 @@ export function isPastRetention(lastUsedDay: string, retentionDays: number, now:
   return now.getTime() - (dayStart + DAY_MS) >= retentionDays * DAY_MS;
 }
 
-async function listJobFamilies(ecs: EcsApi, settings: JanitorSettings): Promise<string[]> {
+/** The families after `after`, in name order, at most `limit` of them; `more` says whether any are left. */
+async function listJobFamilies(
+  ecs: EcsApi,
+  settings: JanitorSettings,
+  after: string | undefined,
+  limit: number,
+): Promise<{ families: string[]; more: boolean }> {
   const prefix = jobFamilyPrefix(settings.familyScope);
   const families: string[] = [];
   let nextToken: string | undefined;
@@ -187,16 +220,45 @@ async function listJobFamilies(ecs: EcsApi, settings: JanitorSettings): Promise<
           new ListTaskDefinitionFamiliesCommand({
             familyPrefix: prefix,
             status: "ALL",
+            maxResults: 100,
             nextToken,
           }),
         ),
       settings,
     );
-    families.push(...(page.families ?? []).filter((f) => f.startsWith(prefix)));
+    for (const family of page.families ?? []) {
+      if (!family.startsWith(prefix) || (after !== undefined && family <= after)) continue;
+      families.push(family);
+    }
     nextToken = page.nextToken;
-  } while (nextToken);
-  return families;
+    // Listing stops as soon as it has one more than the run takes: that one only says "more to come".
+  } while (nextToken && families.length <= limit);
+  families.sort();
+  return { families: families.slice(0, limit), more: families.length > limit || nextToken !== undefined };
 }
+
+/**
+ * Spaces task-definition writes at least 1/writesPerSecond apart, within the sweep's time budget: a write whose
+ * slot falls after the budget is not made (OutOfBudget), and the next run resumes there.
+ */
+function writePacer(settings: JanitorSettings): () => Promise<void> {
+  const gapMs = 1000 / (settings.writesPerSecond ?? DEFAULT_WRITES_PER_SECOND);
+  const clock = settings.clock ?? Date.now;
+  const deadline = clock() + (settings.sweepBudgetMs ?? DEFAULT_SWEEP_BUDGET_MS);
+  const pause = settings.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let last = Number.NEGATIVE_INFINITY;
+  return async () => {
+    const wait = Math.max(last + gapMs - clock(), 0);
+    if (clock() + wait > deadline) throw new OutOfBudget();
+    if (wait > 0) await pause(wait);
+    last = clock();
+  };
+}
+
+/** Ends a run early, the cursor keeping its place: a write ECS still throttles after the backoff, or no time left. */
+class StopSweep extends Error {}
+class StillThrottled extends StopSweep {}
+class OutOfBudget extends StopSweep {}
 
 export async function retireUnusedTaskDefinitions(
   clients: JanitorClients,
@@ -206,47 +268,121 @@ export async function retireUnusedTaskDefinitions(
 ): Promise<void> {
   const { ecs } = clients;
   const retentionDays = settings.config.taskDefinitionRetentionDays;
-  const toDelete: string[] = [];
-  for (const family of await listJobFamilies(ecs, settings)) {
-    for (const { arn } of await call(() => listFamilyRevisions(ecs, family, "ACTIVE"), settings)) {
-      try {
-        const { tags } = await call(
-          () => ecs.send(new ListTagsForResourceCommand({ resourceArn: arn })),
-          settings,
-        );
-        const managed = tags?.some((t) => t.key === TAG_MANAGED && t.value === "true");
-        const lastUsed = tags?.find((t) => t.key === TAG_LAST_USED)?.value;
-        // Never guess about a definition that is not provably ours and provably old.
-        if (!managed || !lastUsed || !isPastRetention(lastUsed, retentionDays, now)) continue;
-        await call(() => ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn })), settings);
-        report.deregistered.push(arn);
-      } catch (err) {
-        report.errors.push(`retire ${arn}: ${errorMessage(err)}`);
-      }
-    }
-    // Every INACTIVE revision of an sgr-job family was deregistered by us (now or by a run whose delete failed).
-    for (const { arn } of await call(() => listFamilyRevisions(ecs, family, "INACTIVE"), settings))
-      toDelete.push(arn);
-  }
-  for (const batch of batches(toDelete, 10)) {
+  const limit = settings.maxFamiliesPerRun ?? DEFAULT_MAX_FAMILIES_PER_RUN;
+  const after = await settings.cursor?.load();
+  const { families, more } = await listJobFamilies(ecs, settings, after, limit);
+  const paced = writePacer(settings);
+  const write = async <T>(operation: () => Promise<T>): Promise<T> => {
+    await paced();
     try {
-      const result = await call(
-        () => ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: batch })),
-        settings,
-      );
-      report.deleted.push(
-        ...(result.taskDefinitions ?? []).map((d) => d.taskDefinitionArn ?? "").filter(Boolean),
-      );
-      for (const failure of result.failures ?? [])
-        report.errors.push(`delete ${failure.arn}: ${failure.reason}`);
+      return await call(operation, settings);
     } catch (err) {
-      report.errors.push(`DeleteTaskDefinitions (${batch.length}): ${errorMessage(err)}`);
+      if (isThrottling(err)) throw new StillThrottled(errorMessage(err));
+      throw err;
     }
+  };
+  // INACTIVE revisions wait here to be deleted 10 per call across families; a family counts as done (cursor)
+  // once none of its revisions waits.
+  const pending: { family: string; arn: string }[] = [];
+  const context: RetireContext = { retentionDays, now, write };
+  let done: string | undefined = after;
+  let finished = true;
+  const visited: string[] = [];
+  const settle = () => {
+    const waiting = new Set(pending.map((p) => p.family));
+    for (const family of visited) {
+      if (waiting.has(family)) break;
+      done = family;
+    }
+  };
+  try {
+    for (const family of families) {
+      const inactive = await retireFamily(ecs, settings, family, context, report);
+      pending.push(...inactive.map((arn) => ({ family, arn })));
+      visited.push(family);
+      report.familiesVisited = (report.familiesVisited ?? 0) + 1;
+      while (pending.length >= 10) await deleteInactive(ecs, pending.splice(0, 10), context, report);
+      settle();
+    }
+    if (pending.length > 0) await deleteInactive(ecs, pending.splice(0), context, report);
+    settle();
+  } catch (err) {
+    if (!(err instanceof StopSweep)) throw err;
+    finished = false;
+    if (err instanceof StillThrottled)
+      report.errors.push(
+        `task-definition writes throttled; resuming after ${done ?? "the first family"} next run`,
+      );
   }
+  report.familiesVisited ??= 0;
+  // The end reached: the next run starts over, so definitions that aged meanwhile are found again.
+  const resumeAfter = finished && !more ? undefined : done;
+  report.resumeAfter = resumeAfter ?? null;
+  await settings.cursor?.save(resumeAfter);
   if (report.deregistered.length > 0 || report.deleted.length > 0) {
     clients.logger?.info("janitor retired job task definitions", {
       deregistered: report.deregistered.length,
       deleted: report.deleted.length,
+      familiesVisited: report.familiesVisited,
+      resumeAfter: report.resumeAfter,
     });
+  }
+}
+
+interface RetireContext {
+  retentionDays: number;
+  now: Date;
+  write: <T>(operation: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * Deregisters a family's stale revisions and answers its INACTIVE ones to delete (every INACTIVE revision of an
+ * sgr-job family was deregistered by us, now or by a run whose delete failed).
+ */
+async function retireFamily(
+  ecs: EcsApi,
+  settings: JanitorSettings,
+  family: string,
+  context: RetireContext,
+  report: JanitorReport,
+): Promise<string[]> {
+  for (const { arn } of await call(() => listFamilyRevisions(ecs, family, "ACTIVE"), settings)) {
+    try {
+      const { tags } = await call(
+        () => ecs.send(new ListTagsForResourceCommand({ resourceArn: arn })),
+        settings,
+      );
+      const managed = tags?.some((t) => t.key === TAG_MANAGED && t.value === "true");
+      const lastUsed = tags?.find((t) => t.key === TAG_LAST_USED)?.value;
+      // Never guess about a definition that is not provably ours and provably old.
+      if (!managed || !lastUsed || !isPastRetention(lastUsed, context.retentionDays, context.now)) continue;
+      await context.write(() => ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn })));
+      report.deregistered.push(arn);
+    } catch (err) {
+      if (err instanceof StopSweep) throw err;
+      report.errors.push(`retire ${arn}: ${errorMessage(err)}`);
+    }
+  }
+  return (await call(() => listFamilyRevisions(ecs, family, "INACTIVE"), settings)).map((r) => r.arn);
+}
+
+/** One DeleteTaskDefinitions call (at most 10 revisions); failures are reported, throttling ends the run. */
+async function deleteInactive(
+  ecs: EcsApi,
+  batch: { arn: string }[],
+  context: RetireContext,
+  report: JanitorReport,
+): Promise<void> {
+  const taskDefinitions = batch.map((b) => b.arn);
+  try {
+    const result = await context.write(() => ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions })));
+    report.deleted.push(
+      ...(result.taskDefinitions ?? []).map((d) => d.taskDefinitionArn ?? "").filter(Boolean),
+    );
+    for (const failure of result.failures ?? [])
+      report.errors.push(`delete ${failure.arn}: ${failure.reason}`);
+  } catch (err) {
+    if (err instanceof StopSweep) throw err;
+    report.errors.push(`DeleteTaskDefinitions (${taskDefinitions.length}): ${errorMessage(err)}`);
   }
 }

@@ -36,6 +36,14 @@ describe("job event input", () => {
     );
     expect(parsed).toMatchObject({ status: "pending", projectId: 3, jobId: 9, extra: 1 });
   });
+  it("drops a negative or odd queued duration instead of refusing the event", () => {
+    for (const queuedDurationSeconds of [-2, "1.5", Number.NaN]) {
+      const parsed = parseJobEventDetail(
+        event({ status: "running", projectId: 3, jobId: 9, queuedDurationSeconds }),
+      );
+      expect(parsed.queuedDurationSeconds).toBeNull();
+    }
+  });
   it("names the bad field", () => {
     expect(() => parseJobEventDetail(event({ status: "pending", projectId: -1, jobId: 2 }))).toThrow(
       /detail\.projectId/,

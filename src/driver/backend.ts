@@ -18,7 +18,10 @@ export interface ContainerSpec {
   command?: string[];
   /** Service aliases (hostnames the build should reach it by). */
   aliases?: string[];
-  /** Non-secret environment (service variables). Job secrets never go into a task definition. */
+  /**
+   * Service variables, expanded: a run-time setting (RunTask container overrides on Fargate), never part of a task
+   * definition or of the shape's hash.
+   */
   environment?: Record<string, string>;
   /** `docker.user` / `kubernetes.user` from the job payload, if any. */
   user?: string;
@@ -31,8 +34,11 @@ export interface JobTaskShape {
   architecture: Architecture;
   /** Helper image (git, git-lfs, gitlab-runner, agent) and its version, part of the cache key. */
   helperImage: string;
-  /** Registry credentials for non-ECR private images: a Secrets Manager ARN (repositoryCredentials). */
-  repositoryCredentialsArn?: string;
+  /**
+   * Registry credentials by registry host (`jobs.registryCredentials`): Secrets Manager ARNs, each attached as
+   * `repositoryCredentials` only to the containers whose image is on its host.
+   */
+  registryCredentials?: Readonly<Record<string, string>>;
 }
 
 /** Per-run settings: never part of the task definition, applied as RunTask overrides. */

@@ -61,6 +61,44 @@ describe("job spec", () => {
     expect(spec.warnings).toEqual([]);
   });
 
+  it("expands service variables the way gitlab-runner does, against the job's public and internal variables", () => {
+    const spec = jobSpecFrom(
+      {
+        id: 123,
+        variables: [
+          { key: "CI_PROJECT_NAME", value: "shop", public: true },
+          { key: "CI_JOB_ID", value: "123", internal: true },
+          { key: "DB_SECRET", value: "hidden", public: false, masked: true },
+          { key: "CI_FILE", value: "content", public: true, file: true },
+        ],
+        services: [
+          {
+            name: "postgres:17",
+            variables: [
+              // biome-ignore lint/suspicious/noTemplateCurlyInString: a CI variable reference, not a JS template
+              { key: "POSTGRES_DB", value: "${CI_PROJECT_NAME}_$CI_JOB_ID" },
+              { key: "POSTGRES_USER", value: "u-$POSTGRES_DB" },
+              { key: "SECRET", value: "$DB_SECRET|$CI_FILE|$UNKNOWN" },
+              { key: "PRICE", value: "$$5" },
+              { key: "RAW", value: "$CI_JOB_ID", raw: true },
+            ],
+          },
+        ],
+      },
+      env,
+      defaultImage,
+    );
+    expect(spec.services[0]!.environment).toEqual({
+      POSTGRES_DB: "shop_123",
+      // One pass over the unexpanded values, as gitlab-runner: a reference inside a reference stays as written.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CI variable reference, not a JS template
+      POSTGRES_USER: "u-${CI_PROJECT_NAME}_$CI_JOB_ID",
+      SECRET: "||",
+      PRICE: "$5",
+      RAW: "$CI_JOB_ID",
+    });
+  });
+
   it("uses CI_JOB_IMAGE, then the runner's default image", () => {
     expect(jobSpecFrom({}, { ...env, CUSTOM_ENV_CI_JOB_IMAGE: "busybox" }, defaultImage).build.image).toBe(
       "busybox",

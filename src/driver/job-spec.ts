@@ -4,9 +4,11 @@
  * job variables (ids, per-job size requests). Parsing never throws on odd payload content: a bad field becomes a
  * warning and a default; only an unreadable payload file is an error.
  */
+
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { ContainerSpec } from "./backend.js";
+import { serviceEnvironment } from "./service-variables.js";
 import type { SizeRequest } from "./sizing.js";
 
 export type StageEnv = Record<string, string | undefined>;
@@ -45,7 +47,18 @@ const executorOpts = z
   .passthrough()
   .nullish();
 const variableList = z
-  .array(z.object({ key: z.string(), value: z.string().nullish() }).passthrough())
+  .array(
+    z
+      .object({
+        key: z.string(),
+        value: z.string().nullish(),
+        public: z.boolean().nullish(),
+        internal: z.boolean().nullish(),
+        raw: z.boolean().nullish(),
+        file: z.boolean().nullish(),
+      })
+      .passthrough(),
+  )
   .nullish();
 
 const imageSchema = z
@@ -65,6 +78,7 @@ const payloadSchema = z
     id: z.union([z.number(), z.string()]).nullish(),
     image: imageSchema.nullish(),
     services: z.array(imageSchema).nullish(),
+    variables: variableList,
     credentials: z
       .array(
         z
@@ -141,7 +155,7 @@ export function jobSpecFrom(json: unknown, env: StageEnv, defaultImage: string):
       entrypoint: nonEmpty(s.entrypoint),
       command: nonEmpty(s.command),
       aliases: splitAliases(s.alias, s.name as string),
-      environment: Object.fromEntries((s.variables ?? []).map((v) => [v.key, v.value ?? ""])),
+      environment: serviceEnvironment(s.variables ?? [], payload.variables ?? []),
       ports: (s.ports ?? []).map((p) => p.number),
     }));
 

@@ -106,4 +106,26 @@ describe("resolving a job's settings", () => {
     expect(only.architecture).toBe("x86_64");
     expect(only.warnings[0]).toContain("not offered by this runner");
   });
+  it("runs every arm64 job on on-demand FARGATE, saying so, whatever capacity it or the runner chose", () => {
+    for (const request of [
+      { architecture: "arm64" },
+      { platform: "linux/arm64" },
+      { architecture: "arm64", capacity: "spot" },
+    ]) {
+      const r = resolveSettings(request, caps);
+      expect(r).toMatchObject({ architecture: "arm64", capacity: "FARGATE" });
+      expect(r.warnings).toEqual([
+        "Fargate Spot does not run arm64 tasks; this arm64 job runs on on-demand FARGATE",
+      ]);
+    }
+    const armByDefault = resolveSettings(
+      {},
+      { ...caps, defaultArchitecture: "arm64", allowCapacityOverride: false },
+    );
+    expect(armByDefault.capacity).toBe("FARGATE");
+    expect(resolveSettings({ architecture: "x86_64" }, caps)).toMatchObject({
+      capacity: "FARGATE_SPOT",
+      warnings: [],
+    });
+  });
 });

@@ -178,8 +178,9 @@ export function resolveSettings(request: SizeRequest, caps: JobCaps): ResolvedSe
     );
   }
 
-  const capacity = resolveCapacity(request, caps, warnings);
+  // Architecture first: it constrains the capacity (Fargate Spot runs no ARM64 Linux task).
   const architecture = resolveArchitecture(request, caps, warnings);
+  const capacity = capacityFor(architecture, resolveCapacity(request, caps, warnings), warnings);
   return {
     size: { cpu: combination.cpu, memoryMiB: combination.memoryMiB, ephemeralStorageGiB: storage },
     capacity,
@@ -208,6 +209,13 @@ function resolveCapacity(
     }
   }
   return capacity;
+}
+
+/** Fargate Spot does not support ARM64 Linux tasks: an arm64 job always runs on-demand, and its log says so. */
+function capacityFor(architecture: Architecture, capacity: Capacity, warnings: string[]): Capacity {
+  if (architecture !== "arm64" || capacity !== "FARGATE_SPOT") return capacity;
+  warnings.push("Fargate Spot does not run arm64 tasks; this arm64 job runs on on-demand FARGATE");
+  return "FARGATE";
 }
 
 /** SGR_ARCH, else the image's platform, where the runner offers it; else the runner's default architecture. */

@@ -52,7 +52,8 @@ function consumerView() {
       createdAt: timestamp,
       startedAt: timestamp,
       finishedAt: timestamp,
-      queuedDurationSeconds: z.number().nonnegative().nullish(),
+      // Passed through to a metric only: a negative or odd value is dropped, never the whole event.
+      queuedDurationSeconds: z.number().finite().nonnegative().nullish().catch(null),
       receivedAt: timestamp,
     })
     .passthrough();

@@ -24,12 +24,12 @@ describe("webhook payload parsing", () => {
       pipelineId: 1_201,
     });
     expect(job.projectPath).toBe("acme/backend/payments");
-    expect(job.createdAt).toBe("2026-11-27T10:00:00.000Z");
+    expect(job.createdAt).toBe("2026-11-27T10:00:00.123Z");
     const hasRunner = ["running", "success", "failed"].includes(status);
     expect(job.runner).toEqual(hasRunner ? { id: RUNNER.id, tags: RUNNER.tags } : null);
   });
 
-  it("falls back to legacy timestamps and project_name when newer fields are absent", () => {
+  it("falls back to legacy timestamps when newer fields are absent, and never takes project_name for a path", () => {
     const payload = jobHook("running", {
       build_created_at_iso: undefined,
       build_started_at_iso: undefined,
@@ -42,8 +42,33 @@ describe("webhook payload parsing", () => {
     expect(result.webhook.jobs[0]).toMatchObject({
       createdAt: "2026-11-27T10:00:00.000Z",
       startedAt: "2026-11-27T10:00:21.000Z",
-      projectPath: "Acme / Backend / payments",
+      projectPath: null,
     });
+  });
+
+  it("passes odd queued durations and runner tags through instead of refusing the delivery", () => {
+    const read = (overrides: Record<string, unknown>) => {
+      const result = parse(jobHook("running", overrides));
+      if (!result.ok || result.webhook.kind !== "build")
+        throw new Error(`unexpected ${JSON.stringify(result)}`);
+      return result.webhook.jobs[0];
+    };
+    expect(read({ build_queued_duration: "2.25" }).queuedDurationSeconds).toBe(2.25);
+    expect(read({ build_queued_duration: "soon" }).queuedDurationSeconds).toBeNull();
+    expect(read({ build_queued_duration: -3 }).queuedDurationSeconds).toBeNull();
+    expect(read({ build_queued_duration: undefined }).queuedDurationSeconds).toBeNull();
+    const tagged = read({ runner: { ...RUNNER, tags: ["fargate", 7, true, { odd: 1 }, null] } });
+    expect(tagged.runner).toEqual({ id: RUNNER.id, tags: ["fargate", "7", "true"] });
+    expect(read({ runner: { ...RUNNER, tags: "fargate" } }).runner).toEqual({ id: RUNNER.id, tags: [] });
+    expect(read({ runner: { id: "x" } }).runner).toBeNull();
+  });
+
+  it("never lets a negative pipeline build queued duration through", () => {
+    const payload = pipelineHook([{ id: 1, status: "pending" }]);
+    (payload.builds as Record<string, unknown>[])[0]!.queued_duration = -0.5;
+    const result = parse(payload);
+    if (!result.ok || result.webhook.kind !== "pipeline") throw new Error("expected a pipeline");
+    expect(result.webhook.jobs[0]!.queuedDurationSeconds).toBeNull();
   });
 
   it("reads every build of a Pipeline Hook and counts unreadable ones", () => {

@@ -33,14 +33,42 @@ export type ParseResult =
 
 const id = z.number().int().positive();
 const optionalText = z.string().nullish();
-const optionalNumber = z.number().finite().nullish();
+
+/**
+ * A duration the control plane only passes on to a metric: a number or a numeric string; anything else, and any
+ * negative value (clock skew on the GitLab side), is null, so an odd value never refuses an authentic delivery.
+ */
+const passThroughDuration = z
+  .unknown()
+  .transform((value): number | null => {
+    const number = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+    return typeof number === "number" && Number.isFinite(number) && number >= 0 ? number : null;
+  })
+  .optional();
+
+/** Runner tags are passed through: scalars become strings, anything else is dropped. */
+const passThroughTags = z
+  .unknown()
+  .transform((value): string[] => {
+    if (!Array.isArray(value)) return [];
+    return value.flatMap((tag) =>
+      typeof tag === "string"
+        ? [tag]
+        : typeof tag === "number" || typeof tag === "boolean"
+          ? [String(tag)]
+          : [],
+    );
+  })
+  .optional();
 
 const runnerSchema = z
   .looseObject({
     id,
-    tags: z.array(z.string()).nullish(),
+    tags: passThroughTags,
   })
-  .nullish();
+  .nullish()
+  // A runner we cannot read is reported as none rather than refusing the delivery.
+  .catch(null);
 
 const jobHookSchema = z.looseObject({
   object_kind: z.literal("build"),
@@ -53,10 +81,9 @@ const jobHookSchema = z.looseObject({
   build_created_at_iso: optionalText,
   build_started_at_iso: optionalText,
   build_finished_at_iso: optionalText,
-  build_queued_duration: optionalNumber,
+  build_queued_duration: passThroughDuration,
   pipeline_id: id.nullish(),
   project_id: id,
-  project_name: optionalText,
   project: z.looseObject({ path_with_namespace: optionalText }).nullish(),
   runner: runnerSchema,
 });
@@ -71,7 +98,7 @@ const pipelineBuildSchema = z.looseObject({
   created_at_iso: optionalText,
   started_at_iso: optionalText,
   finished_at_iso: optionalText,
-  queued_duration: optionalNumber,
+  queued_duration: passThroughDuration,
   runner: runnerSchema,
 });
 
@@ -105,7 +132,8 @@ function parseJobHook(payload: unknown): ParseResult {
     status: hook.build_status,
     pipelineId: hook.pipeline_id ?? null,
     projectId: hook.project_id,
-    projectPath: hook.project?.path_with_namespace ?? hook.project_name ?? null,
+    // `project_name` is the display name ("Group / Project"), not a path: without `project`, no path is known.
+    projectPath: hook.project?.path_with_namespace ?? null,
     runner: runnerOf(hook.runner),
     createdAt: preferIso(hook.build_created_at_iso, hook.build_created_at),
     startedAt: preferIso(hook.build_started_at_iso, hook.build_started_at),

@@ -29,4 +29,13 @@ describe("GitLab webhook timestamps", () => {
     expect(preferIso(null, "2021-02-23 02:41:00 UTC")).toBe("2021-02-23T02:41:00.000Z");
     expect(preferIso("garbage", "2021-02-23 02:41:00 UTC")).toBe("2021-02-23T02:41:00.000Z");
   });
+
+  it("keeps the fraction the legacy field carries when both name the same second", () => {
+    expect(preferIso("2021-02-23T02:41:37Z", "2021-02-23T02:41:37.886Z")).toBe("2021-02-23T02:41:37.886Z");
+    expect(preferIso("2021-02-23T02:41:37.886Z", "2021-02-23 02:41:37 UTC")).toBe("2021-02-23T02:41:37.886Z");
+    expect(preferIso("2021-02-23T04:41:37+02:00", "2021-02-23 02:41:37.25 UTC")).toBe(
+      "2021-02-23T02:41:37.250Z",
+    );
+    expect(preferIso("2021-02-23T02:41:37Z", "2021-02-23T02:41:38.500Z")).toBe("2021-02-23T02:41:37.000Z");
+  });
 });

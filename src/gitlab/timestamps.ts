@@ -26,7 +26,21 @@ export function parseGitlabTimestamp(value: string | null | undefined): string |
   return Number.isNaN(millis) ? null : new Date(millis).toISOString();
 }
 
-/** Prefers the `*_iso` field GitLab added next to the legacy one, falling back to the legacy field. */
+/** Digits after the seconds' decimal point (0 for none): how precise a GitLab timestamp is. */
+function fractionDigits(value: string): number {
+  return /:\d{2}\.(\d+)/.exec(value)?.[1]?.length ?? 0;
+}
+
+/**
+ * Of the `*_iso` field and the legacy one next to it, the more precise reading of the same instant: Job Hooks
+ * send `build_created_at` with milliseconds and `build_created_at_iso` without, and phases computed from whole
+ * seconds would be off by up to one. When the two disagree beyond their precision, the `*_iso` field wins.
+ */
 export function preferIso(iso: string | null | undefined, legacy: string | null | undefined): string | null {
-  return parseGitlabTimestamp(iso) ?? parseGitlabTimestamp(legacy);
+  const fromIso = parseGitlabTimestamp(iso);
+  const fromLegacy = parseGitlabTimestamp(legacy);
+  if (fromIso === null || fromLegacy === null) return fromIso ?? fromLegacy;
+  const sameSecond = Math.floor(Date.parse(fromIso) / 1000) === Math.floor(Date.parse(fromLegacy) / 1000);
+  if (sameSecond && fractionDigits(legacy as string) > fractionDigits(iso as string)) return fromLegacy;
+  return fromIso;
 }

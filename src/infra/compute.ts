@@ -113,11 +113,7 @@ export class Compute extends Construct {
     });
     this.jobLogGroup.grantWrite(this.jobExecutionRole);
     const registrySecrets = [
-      ...new Set(
-        config.runners.flatMap((r) =>
-          r.jobs.repositoryCredentialsSecretArn ? [r.jobs.repositoryCredentialsSecretArn] : [],
-        ),
-      ),
+      ...new Set(config.runners.flatMap((r) => Object.values(r.jobs.registryCredentials))),
     ];
     if (registrySecrets.length > 0) {
       this.jobExecutionRole.addToPrincipalPolicy(

@@ -20,6 +20,8 @@ export const JOB_SK = "JOB";
 export const PENDING_PK = "PENDING";
 /** The scheduler's lease (lease.ts): one item, so one period runs at a time. */
 export const SCHEDULER_LEASE_KEY = { pk: "SCHEDULER", sk: "LEASE" } as const;
+/** The janitor's task-definition sweep cursor (janitor-cursor.ts): the last family a run finished. */
+export const JANITOR_CURSOR_KEY = { pk: "JANITOR", sk: "TASK_DEFINITION_CURSOR" } as const;
 
 export const runnerPk = (runnerName: string) => `RUNNER#${runnerName}`;
 export const managerSk = (taskId: string) => `${MANAGER_SK_PREFIX}${taskId}`;

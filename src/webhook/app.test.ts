@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { jobHook } from "../../test/webhook/fixtures/payloads.js";
-import { fakeWorld, NOW_MS } from "../../test/webhook/support/fakes.js";
+import { fakeWorld, NOW_MS, SECRET_TOKEN } from "../../test/webhook/support/fakes.js";
 import { functionUrlEvent } from "../../test/webhook/support/requests.js";
 import { createWebhookHandler } from "./app.js";
 import { createWebhookDependencies } from "./runtime.js";
@@ -51,6 +51,25 @@ describe("webhook handler wiring", () => {
       signatureToleranceSeconds: 300,
       requireSignature: false,
     });
+  });
+
+  it("refuses a header sent twice in different cases with different values, whichever order", async () => {
+    const world = fakeWorld();
+    const handler = createWebhookHandler(() => world.deps, { info() {}, warn() {}, error() {} });
+    const body = JSON.stringify(jobHook("pending"));
+    const withTokens = (...tokens: [string, string][]) => {
+      const event = functionUrlEvent(body, NOW_MS, { token: null });
+      for (const [name, value] of tokens) event.headers[name] = value;
+      return handler(event);
+    };
+    const conflicting = [
+      withTokens(["X-Gitlab-Token", "wrong"], ["x-gitlab-token", SECRET_TOKEN]),
+      withTokens(["X-Gitlab-Token", SECRET_TOKEN], ["x-gitlab-token", "wrong"]),
+    ];
+    for (const response of await Promise.all(conflicting)) expect(response.statusCode).toBe(400);
+    expect(world.publisher.published).toHaveLength(0);
+    const identical = await withTokens(["X-Gitlab-Token", SECRET_TOKEN], ["x-gitlab-token", SECRET_TOKEN]);
+    expect(identical.statusCode).toBe(202);
   });
 
   it("turns an unexpected error into a logged 500, never a thrown one", async () => {

@@ -23,6 +23,8 @@ export interface WebhookRequest {
   method: string;
   /** Header names in lower case (as Function URLs deliver them). */
   headers: Readonly<Record<string, string | undefined>>;
+  /** Header names sent more than once, differing only in case, with different values: the delivery is refused. */
+  conflictingHeaders?: readonly string[];
   body: string | undefined;
   isBase64Encoded: boolean;
 }
@@ -106,6 +108,10 @@ async function answer(request: WebhookRequest, deps: WebhookDependencies): Promi
     const response = respond(405, "method not allowed");
     response.headers.allow = "POST";
     return response;
+  }
+  if (request.conflictingHeaders?.length) {
+    deps.log.warn("delivery refused", { reason: "conflicting-headers", headers: request.conflictingHeaders });
+    return respond(400, "headers sent twice with different values");
   }
   const body = boundedBody(request, deps.settings.maxBodyBytes);
   if (!Buffer.isBuffer(body)) return body;

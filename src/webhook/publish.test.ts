@@ -82,6 +82,25 @@ describe("job event detail", () => {
       Time: receivedAt,
     });
   });
+
+  it("cuts names, paths and tags by code points, never splitting an emoji", () => {
+    const emoji = "\u{1F680}";
+    const detail = toJobEventDetail(
+      {
+        ...job,
+        jobName: emoji.repeat(200),
+        projectPath: `a${emoji.repeat(2_000)}`,
+        runner: { id: 1, tags: Array.from({ length: 200 }, () => emoji.repeat(300)) },
+      },
+      { kind: "build", deliveryId: null, receivedAt },
+    );
+    expect(detail.jobName).toBe(emoji.repeat(200));
+    expect(Array.from(detail.projectPath ?? "")).toHaveLength(1024);
+    const texts = [detail.jobName, detail.projectPath, ...(detail.runner?.tags ?? [])];
+    for (const text of texts) expect(text?.isWellFormed()).toBe(true);
+    expect(detail.runner?.tags[0]).toBe(emoji.repeat(255));
+    expect(entrySizeBytes(toPutEventsEntry(detail, "bus", receivedAt))).toBeLessThan(MAX_EVENT_BYTES / 2);
+  });
 });
 
 describe("batching", () => {

@@ -23,7 +23,7 @@ export const MAX_EVENT_BYTES = 256 * 1024;
 /** SQS message size limit the dead-letter messages keep under. */
 export const MAX_SQS_MESSAGE_BYTES = 256 * 1024;
 
-/** Bounds that keep every entry far below 256 KB whatever a payload holds. */
+/** Bounds, in code points, that keep every entry far below 256 KB whatever a payload holds. */
 const MAX_NAME_CHARS = 255;
 const MAX_PATH_CHARS = 1024;
 const MAX_RUNNER_TAGS = 100;
@@ -34,8 +34,10 @@ export interface DeliveryContext {
   receivedAt: Date;
 }
 
-function truncate(value: string | null, max: number): string | null {
-  return value === null || value.length <= max ? value : value.slice(0, max);
+/** At most `max` code points: a cut never splits a surrogate pair (an emoji) into an unpaired half. */
+export function truncate(value: string | null, max: number): string | null {
+  if (value === null || value.length <= max) return value;
+  return Array.from(value).slice(0, max).join("");
 }
 
 export function toJobEventDetail(job: GitlabJob, context: DeliveryContext): JobEventDetail {
@@ -50,7 +52,7 @@ export function toJobEventDetail(job: GitlabJob, context: DeliveryContext): JobE
     runner: job.runner
       ? {
           id: job.runner.id,
-          tags: job.runner.tags.slice(0, MAX_RUNNER_TAGS).map((tag) => tag.slice(0, MAX_NAME_CHARS)),
+          tags: job.runner.tags.slice(0, MAX_RUNNER_TAGS).map((tag) => truncate(tag, MAX_NAME_CHARS) ?? ""),
         }
       : null,
     createdAt: job.createdAt,

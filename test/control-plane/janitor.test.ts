@@ -20,6 +20,7 @@ import {
   clientsForAccount,
   countingClient,
   createTestCluster,
+  minimalFargateDefinition,
   testDefinitionSettings,
   unique,
   uniqueShape,
@@ -35,14 +36,13 @@ const config = parseConfig({
 async function startManager(cluster: string, subnetId: string): Promise<string> {
   const family = unique("sgr-test-manager");
   await ecs.send(
-    new RegisterTaskDefinitionCommand({
-      family,
-      requiresCompatibilities: ["FARGATE"],
-      networkMode: "awsvpc",
-      cpu: "256",
-      memory: "512",
-      containerDefinitions: [{ name: "manager", image: "gitlab-runner:latest", memoryReservation: 256 }],
-    }),
+    new RegisterTaskDefinitionCommand(
+      minimalFargateDefinition(family, {
+        name: "manager",
+        image: "gitlab-runner:latest",
+        memoryReservation: 256,
+      }),
+    ),
   );
   const run = await ecs.send(
     new RunTaskCommand({
@@ -93,7 +93,11 @@ describe("janitor (moto)", () => {
     const stale = await Promise.all(Array.from({ length: 23 }, () => oldCache.resolve(uniqueShape())));
 
     const { ecs: counted, sent } = countingClient(ecs);
-    const report = await runJanitor({ ecs: counted }, { config, cluster: env.cluster }, new Date());
+    const report = await runJanitor(
+      { ecs: counted },
+      { config, cluster: env.cluster, writesPerSecond: 1000 },
+      new Date(),
+    );
 
     expect(report.errors).toEqual([]);
     expect(report.stoppedTasks).toEqual([
@@ -131,8 +135,18 @@ describe("janitor (moto)", () => {
     expect(await familyRevisions(liveFamily, "ACTIVE")).toBe(1);
 
     // A second run finds nothing left to do.
-    const again = await runJanitor({ ecs }, { config, cluster: env.cluster }, new Date());
-    expect(again).toEqual({ stoppedTasks: [], deregistered: [], deleted: [], errors: [] });
+    const again = await runJanitor(
+      { ecs },
+      { config, cluster: env.cluster, writesPerSecond: 1000 },
+      new Date(),
+    );
+    expect(again).toMatchObject({
+      stoppedTasks: [],
+      deregistered: [],
+      deleted: [],
+      errors: [],
+      resumeAfter: null,
+    });
   });
   it("retires only its own deployment's definitions when two deployments share the account", async () => {
     const longAgo = new Date(Date.now() - 40 * 24 * 3600 * 1000);
@@ -149,7 +163,7 @@ describe("janitor (moto)", () => {
     const env = await createTestCluster(ecs, ec2);
     const report = await runJanitor(
       { ecs },
-      { config, cluster: env.cluster, familyScope: "aaaa1111" },
+      { config, cluster: env.cluster, familyScope: "aaaa1111", writesPerSecond: 1000 },
       new Date(),
     );
     expect(report.errors).toEqual([]);
@@ -159,7 +173,7 @@ describe("janitor (moto)", () => {
     // The other deployment's janitor retires its own.
     const other = await runJanitor(
       { ecs },
-      { config, cluster: env.cluster, familyScope: "bbbb2222" },
+      { config, cluster: env.cluster, familyScope: "bbbb2222", writesPerSecond: 1000 },
       new Date(),
     );
     expect(new Set(other.deleted)).toEqual(new Set(theirs.map((d) => d.arn)));

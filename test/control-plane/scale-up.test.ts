@@ -106,7 +106,13 @@ describe("exactly one manager", () => {
 
 describe("Fargate Spot", () => {
   const spot = {
-    runners: [{ name: "spot", tags: ["fargate"], manager: { capacity: "FARGATE_SPOT" as const } }],
+    runners: [
+      {
+        name: "spot",
+        tags: ["fargate"],
+        manager: { capacity: "FARGATE_SPOT" as const, architecture: "x86_64" as const },
+      },
+    ],
   };
 
   it("runs the manager on FARGATE_SPOT when configured", async () => {

@@ -7,6 +7,7 @@
  */
 import type { Context, ScheduledEvent } from "aws-lambda";
 import { createLogger } from "../../observability/logger.js";
+import { janitorCursor } from "../../state/janitor-cursor.js";
 import { acquireSchedulerLease } from "../../state/lease.js";
 import { type JanitorReport, runJanitor } from "../janitor.js";
 import { createControlPlaneDeps, powertoolsMetrics } from "../runtime.js";
@@ -55,14 +56,18 @@ export async function handler(
 async function runJanitorSafely(d: NonNullable<typeof deps>): Promise<JanitorReport | undefined> {
   const now = new Date(d.now());
   try {
+    const cursor = janitorCursor({ db: d.db, tableName: d.resources.stateTableName });
+    // The sweep starts once an hour (a retention in days needs no more); an unfinished one goes on every period.
+    const sweepStarts = now.getUTCMinutes() < d.config.schedulePeriodMinutes;
+    const sweepPending = (await cursor.load()) !== undefined;
     const report = await runJanitor(
       { ecs: d.ecs, logger },
       {
         config: d.config,
         cluster: d.resources.clusterArn,
         familyScope: d.resources.jobFamilyScope,
-        // Listing every task definition each minute is wasteful: once an hour is plenty for a retention in days.
-        skipTaskDefinitions: now.getUTCMinutes() >= d.config.schedulePeriodMinutes,
+        cursor,
+        skipTaskDefinitions: !sweepStarts && !sweepPending,
       },
       now,
     );

@@ -48,6 +48,8 @@ export interface JobTaskUsage {
 
 export interface RunnerJobSettings extends JobCaps {
   defaultImage: string;
+  /** Registry host → Secrets Manager ARN (`jobs.registryCredentials`); absent: none configured. */
+  registryCredentials?: Readonly<Record<string, string>>;
 }
 
 export interface DriverContext {

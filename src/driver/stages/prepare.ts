@@ -4,12 +4,14 @@
  * between), so a task already started for this job is reaped before a new one starts — its secret may be lost
  * with a previous daemon, and a half-prepared task is not worth trusting.
  */
+
 import { randomBytes } from "node:crypto";
 import { jobStartMs } from "../../observability/phase-timing.js";
 import type { Backend, JobIdentity, JobTaskShape, StartedTask } from "../backend.js";
 import { AgentChannel } from "../channel/agent-channel.js";
 import { exitCodesFrom, SystemFailure } from "../exit-codes.js";
 import { readJobSpec } from "../job-spec.js";
+import { registryAccessWarnings } from "../registry-access.js";
 import { resolveSettings } from "../sizing.js";
 import {
   type DriverContext,
@@ -36,7 +38,13 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     const settings = ctx.jobSettings(io.env);
     const spec = await readJobSpec(io.env, settings.defaultImage);
     const resolved = resolveSettings(spec.sizeRequest, settings);
-    for (const warning of [...spec.warnings, ...resolved.warnings]) io.stdout(line(`WARNING: ${warning}`));
+    const access = registryAccessWarnings(
+      [spec.build, ...spec.services],
+      spec.credentials,
+      settings.registryCredentials,
+    );
+    for (const warning of [...spec.warnings, ...resolved.warnings, ...access])
+      io.stdout(line(`WARNING: ${warning}`));
 
     const backend = await ctx.backend(io.env);
     const key = jobKey(identity);
@@ -47,6 +55,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
       services: spec.services,
       architecture: resolved.architecture,
       helperImage: HELPER_IMAGE,
+      registryCredentials: settings.registryCredentials,
     };
     const agentSecret = randomBytes(32).toString("hex");
     const { size } = resolved;

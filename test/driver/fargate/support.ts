@@ -5,7 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { DescribeSubnetsCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
+import {
+  CreateClusterCommand,
+  ECSClient,
+  type RegisterTaskDefinitionCommandInput,
+} from "@aws-sdk/client-ecs";
 import type { JobTaskShape } from "../../../src/driver/backend.js";
 import type { JobTaskDefinitionSettings } from "../../../src/driver/backends/fargate/layout.js";
 import type { EcsApi } from "../../../src/fargate/ecs.js";
@@ -90,5 +94,20 @@ export function uniqueShape(overrides: Partial<JobTaskShape> = {}): JobTaskShape
     architecture: "x86_64",
     helperImage: "123456789012.dkr.ecr.us-east-1.amazonaws.com/sgr-helper:1.0.0",
     ...overrides,
+  };
+}
+
+/** The smallest Fargate task definition moto accepts: one container, Fargate's minimum size. */
+export function minimalFargateDefinition(
+  family: string,
+  container: { name: string; image: string; memoryReservation: number },
+): RegisterTaskDefinitionCommandInput {
+  return {
+    family,
+    requiresCompatibilities: ["FARGATE"],
+    networkMode: "awsvpc",
+    cpu: "256",
+    memory: "512",
+    containerDefinitions: [container],
   };
 }

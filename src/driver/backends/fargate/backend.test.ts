@@ -311,6 +311,29 @@ describe("fargate backend: starting (fake ECS)", () => {
     expect(h.fake.callsOf("StopTask")).toHaveLength(1);
   });
 
+  it("sends service variables as the service containers' environment overrides", () => {
+    const services = [
+      { name: "svc-0", image: "postgres:17", environment: { POSTGRES_PASSWORD: "pw", POSTGRES_DB: "shop" } },
+      { name: "svc-1", image: "redis:8" },
+    ];
+    const overrides = jobTaskOverrides(request({ shape: { ...request().shape, services } }));
+    expect(overrides.containerOverrides?.slice(1)).toEqual([
+      {
+        name: "svc-0",
+        environment: [
+          { name: "POSTGRES_DB", value: "shop" },
+          { name: "POSTGRES_PASSWORD", value: "pw" },
+        ],
+      },
+    ]);
+    const huge = [
+      { name: "svc-0", image: "postgres:17", environment: { BIG: "x".repeat(MAX_OVERRIDES_CHARS) } },
+    ];
+    expect(() => jobTaskOverrides(request({ shape: { ...request().shape, services: huge } }))).toThrow(
+      /above ECS's limit of 8192.*service variables/,
+    );
+  });
+
   it("keeps RunTask overrides under ECS's 8192-character limit, with a clear error past it", () => {
     const normal = JSON.stringify(jobTaskOverrides(request()));
     expect(normal.length).toBeLessThan(1000);

@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import {
+  type ContainerOverride,
   DescribeTasksCommand,
   ListTasksCommand,
   type RunTaskCommandInput,
@@ -100,7 +101,21 @@ export function jobTaskTags(identity: JobIdentity): { key: string; value: string
   ];
 }
 
-/** The RunTask overrides of a job: size, storage, and the agent's secret and job identity as environment. */
+/** Each service's variables as its container's environment override (sorted: equal jobs, equal requests). */
+function serviceOverrides(request: StartTaskRequest): ContainerOverride[] {
+  return request.shape.services.flatMap((service) => {
+    const names = Object.keys(service.environment ?? {}).sort();
+    if (names.length === 0) return [];
+    return [
+      { name: service.name, environment: names.map((name) => ({ name, value: service.environment![name] })) },
+    ];
+  });
+}
+
+/**
+ * The RunTask overrides of a job: size, storage, the agent's secret and job identity as the helper's environment,
+ * and the services' variables as theirs.
+ */
 export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
   const { size } = request.settings;
   const { identity } = request;
@@ -118,6 +133,7 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
           { name: AGENT_ENV.managerTaskId, value: identity.managerTaskId },
         ],
       },
+      ...serviceOverrides(request),
     ],
   };
   // 20 GiB is what Fargate gives without asking; the override accepts only 21–200.
@@ -125,7 +141,8 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
   const length = JSON.stringify(overrides).length;
   if (length > MAX_OVERRIDES_CHARS) {
     throw new FargateBackendError(
-      `the job task's RunTask overrides are ${length} characters, above ECS's limit of ${MAX_OVERRIDES_CHARS}`,
+      `the job task's RunTask overrides are ${length} characters, above ECS's limit of ${MAX_OVERRIDES_CHARS}` +
+        " (service variables are part of them: shorten or drop some)",
     );
   }
   return overrides;

@@ -22,6 +22,7 @@ import type {
 } from "@aws-sdk/client-ecs";
 import { buildContainerCommand, SHARED_DIR } from "../../../agent/build-loop.js";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
+import { registryHostOf } from "../../../config/registry-hosts.js";
 import type { ContainerSpec, JobTaskShape } from "../../backend.js";
 
 /** Every job task-definition family starts with this. */
@@ -86,12 +87,21 @@ const HASH_LENGTH = 16;
 const ECR_PRIVATE = /^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\//;
 const ECR_PUBLIC = /^public\.ecr\.aws\//;
 
+/** ECR is pulled through the job execution role: no registry credentials, whatever the configuration maps. */
+function isEcr(image: string): boolean {
+  return ECR_PRIVATE.test(image) || ECR_PUBLIC.test(image);
+}
+
 /**
- * Whether an image pull needs the configured registry credentials: ECR is pulled through the execution role,
- * and sending another registry's password to public ECR would fail the pull.
+ * The registry credentials (a secret ARN) an image is pulled with: those mapped to the image's own registry host,
+ * never another registry's, and none for ECR.
  */
-export function needsRepositoryCredentials(image: string): boolean {
-  return !ECR_PRIVATE.test(image) && !ECR_PUBLIC.test(image);
+export function needsRepositoryCredentials(
+  image: string,
+  registryCredentials: Readonly<Record<string, string>> | undefined,
+): string | undefined {
+  if (!registryCredentials || isEcr(image)) return undefined;
+  return registryCredentials[registryHostOf(image)];
 }
 
 function environment(vars: Record<string, string> | undefined): KeyValuePair[] | undefined {
@@ -116,8 +126,8 @@ function awslogs(settings: JobTaskDefinitionSettings): LogConfiguration {
 }
 
 function credentialsFor(image: string, shape: JobTaskShape): ContainerDefinition["repositoryCredentials"] {
-  if (!shape.repositoryCredentialsArn || !needsRepositoryCredentials(image)) return undefined;
-  return { credentialsParameter: shape.repositoryCredentialsArn };
+  const secretArn = needsRepositoryCredentials(image, shape.registryCredentials);
+  return secretArn ? { credentialsParameter: secretArn } : undefined;
 }
 
 /** `image:entrypoint: [""]` (GitLab's way to clear an image's entrypoint) means: no entrypoint at all. */
@@ -139,6 +149,8 @@ function helperContainer(shape: JobTaskShape, settings: JobTaskDefinitionSetting
     environment: [
       { name: "SGR_AGENT_PORT", value: String(AGENT_CHANNEL_PORT) },
       { name: "SGR_SHARED", value: CONTROL_VOLUME.containerPath },
+      // A job image whose user is not root must write its checkout (the Docker executor's builds volume is too).
+      { name: "SGR_WRITABLE_DIRS", value: BUILDS_VOLUME.containerPath },
     ],
     logConfiguration: awslogs(settings),
   };
@@ -191,7 +203,8 @@ function serviceContainer(
     entryPoint: cleared ? spec.command : spec.entrypoint,
     command: cleared ? undefined : spec.command,
     user: spec.user,
-    environment: environment(spec.environment),
+    // No environment: service variables are RunTask overrides (see backend.ts), so no value persists in a
+    // definition and a new value never makes a new family.
     repositoryCredentials: credentialsFor(spec.image, shape),
     logConfiguration: awslogs(settings),
   };

@@ -72,21 +72,18 @@ describe("job task-definition layout", () => {
   });
 
   it("lays out helper, build and services with the builds volume, logs and the architecture", () => {
-    const { input } = jobTaskDefinitionRequest(
-      shape({
-        architecture: "arm64",
-        build: { name: "build", image: "node:24", user: "1000" },
-        services: [
-          {
-            name: "svc-0",
-            image: "postgres:17",
-            command: ["postgres", "-c", "fsync=off"],
-            environment: { B: "2", A: "1" },
-          },
-        ],
-      }),
-      settings,
-    );
+    const withServiceVariables = (environment: Record<string, string>) =>
+      jobTaskDefinitionRequest(
+        shape({
+          architecture: "arm64",
+          build: { name: "build", image: "node:24", user: "1000" },
+          services: [
+            { name: "svc-0", image: "postgres:17", command: ["postgres", "-c", "fsync=off"], environment },
+          ],
+        }),
+        settings,
+      );
+    const { input, family } = withServiceVariables({ B: "2", A: "1" });
     expect(input).toMatchObject({
       requiresCompatibilities: ["FARGATE"],
       networkMode: "awsvpc",
@@ -118,11 +115,10 @@ describe("job task-definition layout", () => {
       name: "svc-0",
       essential: false,
       command: ["postgres", "-c", "fsync=off"],
-      environment: [
-        { name: "A", value: "1" },
-        { name: "B", value: "2" },
-      ],
     });
+    // Service variables are RunTask overrides: never persisted in a definition, never a new family per value.
+    expect(service?.environment).toBeUndefined();
+    expect(withServiceVariables({ A: "9" }).family).toBe(family);
     for (const container of input.containerDefinitions!) {
       expect(container.memoryReservation).toBeGreaterThan(0);
       expect(container.logConfiguration).toMatchObject({
@@ -165,21 +161,47 @@ describe("job task-definition layout", () => {
     expect(service.command).toBeUndefined();
   });
 
-  it("attaches registry credentials to non-ECR images only", () => {
+  it("attaches registry credentials only to images on their registry host, never to ECR", () => {
+    const hubArn = `${secretArn}-hub`;
+    const registryCredentials = { "registry.example.com": secretArn, "docker.io": hubArn };
     const { input } = jobTaskDefinitionRequest(
       shape({
         build: { name: "build", image: "registry.example.com/team/app:1" },
-        services: [{ name: "svc-0", image: "public.ecr.aws/docker/library/redis:8" }],
-        repositoryCredentialsArn: secretArn,
+        services: [
+          { name: "svc-0", image: "public.ecr.aws/docker/library/redis:8" },
+          { name: "svc-1", image: "ghcr.io/org/tool:2" },
+          { name: "svc-2", image: "postgres:17" },
+          { name: "svc-3", image: "registry.example.com:5000/team/cache:1" },
+        ],
+        registryCredentials,
       }),
       settings,
     );
-    const [helper, build, service] = input.containerDefinitions!;
-    expect(build?.repositoryCredentials).toEqual({ credentialsParameter: secretArn });
-    expect(helper?.repositoryCredentials).toBeUndefined();
-    expect(service?.repositoryCredentials).toBeUndefined();
-    expect(needsRepositoryCredentials("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1")).toBe(false);
-    expect(needsRepositoryCredentials("ghcr.io/org/app:1")).toBe(true);
+    const byName = Object.fromEntries(
+      input.containerDefinitions!.map((c) => [c.name, c.repositoryCredentials]),
+    );
+    expect(byName).toEqual({
+      helper: undefined,
+      build: { credentialsParameter: secretArn },
+      "svc-0": undefined,
+      "svc-1": undefined,
+      "svc-2": { credentialsParameter: hubArn },
+      "svc-3": undefined,
+    });
+    const ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1";
+    expect(
+      needsRepositoryCredentials(ecr, { "123456789012.dkr.ecr.eu-west-1.amazonaws.com": secretArn }),
+    ).toBeUndefined();
+    for (const image of [
+      "alpine",
+      "library/alpine:3",
+      "index.docker.io/library/alpine",
+      "registry-1.docker.io/a/b",
+    ]) {
+      expect(needsRepositoryCredentials(image, registryCredentials)).toBe(hubArn);
+    }
+    expect(needsRepositoryCredentials("ghcr.io/org/app:1", registryCredentials)).toBeUndefined();
+    expect(needsRepositoryCredentials("REGISTRY.example.com/x", registryCredentials)).toBe(secretArn);
   });
 
   it("refuses shapes ECS would reject, with the reason", () => {

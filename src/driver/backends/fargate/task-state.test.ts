@@ -62,7 +62,51 @@ describe("taskStateOf", () => {
             { name: "build", exitCode: 127 },
           ],
         },
-        /essential container 'build' exited with code 127 \(command not found: the job image needs a POSIX shell/,
+        /^the job image '\?' has no POSIX shell \(sh\).*distroless.*docs\/limitations\.md/,
+      ],
+      [
+        {
+          stopCode: "EssentialContainerExited",
+          stoppedReason: "Essential container in task exited",
+          containers: [
+            {
+              name: "build",
+              image: "gcr.example.com/distroless/static:nonroot",
+              reason:
+                'CannotStartContainerError: ResourceInitializationError: exec: "sh": executable file not found in $PATH',
+            },
+          ],
+        },
+        /^the job image 'gcr\.example\.com\/distroless\/static:nonroot' has no POSIX shell \(sh\)/,
+      ],
+      [
+        {
+          stopCode: "TaskFailedToStart",
+          stoppedReason: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+          containers: [
+            {
+              name: "build",
+              image: "mcr.example.com/windows/servercore:ltsc2022",
+              reason:
+                'CannotPullContainerError: image operating system "windows" cannot be used on this platform',
+            },
+          ],
+        },
+        /^the image 'mcr\.example\.com\/windows\/servercore:ltsc2022' of container 'build' is a Windows image: job tasks run Linux containers only.*docs\/limitations\.md/,
+      ],
+      [
+        {
+          stopCode: "TaskFailedToStart",
+          containers: [
+            {
+              name: "build",
+              image: "tool:1",
+              reason:
+                "CannotPullContainerError: image Manifest does not contain descriptor matching platform 'linux/arm64/v8'",
+            },
+          ],
+        },
+        /^the image 'tool:1' of container 'build' has no Linux variant for this task's architecture.*Windows images are not supported.*SGR_ARCH/,
       ],
       [
         {

@@ -12,16 +12,55 @@ function containerNamed(task: Task, name: string): Container | undefined {
   return task.containers?.find((c) => c.name === name);
 }
 
+const LIMITATIONS = "see docs/limitations.md";
+/** The pull found no image for the task's platform: Windows-only images, or an image of the other architecture. */
+const NO_LINUX_VARIANT = /matching platform|no matching manifest|operating system|image platform|windows/i;
+/** The container runtime could not find the shell the build container runs (`sh -c <build loop>`). */
+const NO_SHELL =
+  /exec: "?(?:\/bin\/)?sh"?: (?:executable file not found|no such file or directory)|"?sh"?: not found/i;
+
+function platformFailure(container: Container): string | undefined {
+  const reason = container.reason ?? "";
+  if (!NO_LINUX_VARIANT.test(reason)) return undefined;
+  const image = `the image '${container.image ?? "?"}' of container '${container.name ?? "?"}'`;
+  if (/windows/i.test(reason)) {
+    return `${image} is a Windows image: job tasks run Linux containers only, Windows images are not supported (${LIMITATIONS}): ${reason}`;
+  }
+  return (
+    `${image} has no Linux variant for this task's architecture: job tasks run Linux containers only (Windows images ` +
+    `are not supported, ${LIMITATIONS}); for an image of the other architecture set SGR_ARCH: ${reason}`
+  );
+}
+
 function pullFailure(task: Task): string | undefined {
   for (const container of task.containers ?? []) {
     if (/CannotPullContainerError|pull image manifest|pull access denied/i.test(container.reason ?? "")) {
-      return `the image '${container.image ?? "?"}' of container '${container.name ?? "?"}' could not be pulled: ${container.reason}`;
+      return (
+        platformFailure(container) ??
+        `the image '${container.image ?? "?"}' of container '${container.name ?? "?"}' could not be pulled: ${container.reason}`
+      );
     }
   }
   if (/CannotPullContainerError/i.test(task.stoppedReason ?? "")) {
     return `an image of the job could not be pulled: ${task.stoppedReason}`;
   }
   return undefined;
+}
+
+/**
+ * The job image has no POSIX shell: the runtime could not start `sh` (distroless, scratch), or the image's
+ * entrypoint exec'd our `sh` command and the shell answered 127 (command not found).
+ */
+function noShell(task: Task): string | undefined {
+  const build = containerNamed(task, BUILD_CONTAINER);
+  if (!build) return undefined;
+  const startFailed = NO_SHELL.test(build.reason ?? "") || NO_SHELL.test(task.stoppedReason ?? "");
+  if (!startFailed && build.exitCode !== 127) return undefined;
+  return (
+    `the job image '${build.image ?? "?"}' has no POSIX shell (sh): job scripts run with the image's own shell, ` +
+    "as with the Docker executor, so images without one (distroless, scratch) cannot run jobs; use a variant with " +
+    `a shell (often a -debug tag) (${LIMITATIONS})${build.reason ? `: ${build.reason}` : ""}`
+  );
 }
 
 function outOfMemory(task: Task): string | undefined {
@@ -41,12 +80,8 @@ function exitedContainer(task: Task): string | undefined {
     ordered.find((c) => c?.exitCode !== undefined && c.exitCode !== 0) ??
     ordered.find((c) => c?.exitCode !== undefined);
   if (!exited) return undefined;
-  const hint =
-    exited.name === BUILD_CONTAINER && exited.exitCode === 127
-      ? " (command not found: the job image needs a POSIX shell, sh)"
-      : "";
   const why = exited.reason ? `: ${exited.reason}` : "";
-  return `essential container '${exited.name}' exited with code ${exited.exitCode}${hint}${why}`;
+  return `essential container '${exited.name}' exited with code ${exited.exitCode}${why}`;
 }
 
 /** A plain sentence saying why a stopped (or stopping) task stopped. */
@@ -54,6 +89,8 @@ export function stopReasonOf(task: Task): string {
   const stoppedReason = task.stoppedReason?.trim() || undefined;
   const pull = pullFailure(task);
   if (pull) return pull;
+  const shell = noShell(task);
+  if (shell) return shell;
   switch (task.stopCode) {
     case "SpotInterruption":
       return "AWS reclaimed the Fargate Spot capacity the job ran on (Spot interruption); retry the job, or run it on on-demand capacity";
