@@ -10,6 +10,10 @@ import * as z from "zod";
 export const capacitySchema = z.enum(["FARGATE", "FARGATE_SPOT"]);
 export type Capacity = z.infer<typeof capacitySchema>;
 
+/** Where a job task may run: Fargate, Fargate Spot, or the deployment's ECS Managed Instances capacity provider. */
+export const jobCapacitySchema = z.enum(["FARGATE", "FARGATE_SPOT", "MANAGED_INSTANCES"]);
+export type JobCapacity = z.infer<typeof jobCapacitySchema>;
+
 export const architectureSchema = z.enum(["x86_64", "arm64"]);
 export type Architecture = z.infer<typeof architectureSchema>;
 
@@ -39,6 +43,19 @@ export const managerSettingsSchema = z
   })
   .strict();
 
+/**
+ * ECS Managed Instances for jobs that need what Fargate refuses (privileged containers, GPUs). The stack must have
+ * the capacity provider (the construct's `managedInstances` prop); a job opts in per job through CI variables.
+ */
+export const managedInstancesJobSettingsSchema = z
+  .object({
+    /** Whether jobs of this runner may run on Managed Instances (`SGR_CAPACITY=managed-instances`, `SGR_GPU`, privileged jobs). */
+    enabled: z.boolean().default(false),
+    /** The most GPUs one job may ask for (`SGR_GPU`); 0 refuses GPU jobs. */
+    maxGpus: z.number().int().min(0).max(8).default(0),
+  })
+  .strict();
+
 export const jobSettingsSchema = z
   .object({
     /** Image for jobs that name none. */
@@ -63,6 +80,12 @@ export const jobSettingsSchema = z
         "must be a Secrets Manager secret ARN",
       )
       .optional(),
+    managedInstances: managedInstancesJobSettingsSchema.default({ enabled: false, maxGpus: 0 }),
+    /**
+     * Whether a job may run privileged (`SGR_PRIVILEGED=true`, or a `docker:dind` service): off by default, as with
+     * GitLab's Docker and Kubernetes executors. Privileged jobs run on Managed Instances only (Fargate refuses them).
+     */
+    allowPrivileged: z.boolean().default(false),
     /** Backstop for a job task whose job is gone; the janitor stops tasks older than this. */
     maxJobSeconds: z
       .number()
@@ -81,6 +104,20 @@ export const jobSettingsSchema = z
           message: `must not exceed maxSize.${key} (${jobs.maxSize[key]})`,
         });
       }
+    }
+    if (jobs.allowPrivileged && !jobs.managedInstances.enabled) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["allowPrivileged"],
+        message: "requires managedInstances.enabled (Fargate runs no privileged container)",
+      });
+    }
+    if (jobs.managedInstances.maxGpus > 0 && !jobs.managedInstances.enabled) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["managedInstances", "maxGpus"],
+        message: "requires managedInstances.enabled (Fargate has no GPUs)",
+      });
     }
     if (!jobs.architectures.includes(jobs.defaultArchitecture)) {
       ctx.addIssue({

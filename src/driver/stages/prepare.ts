@@ -8,8 +8,10 @@ import { randomBytes } from "node:crypto";
 import { jobStartMs } from "../../observability/phase-timing.js";
 import type { Backend, JobIdentity, JobTaskShape, StartedTask } from "../backend.js";
 import { AgentChannel } from "../channel/agent-channel.js";
+import { withDockerInDocker } from "../docker-in-docker.js";
 import { exitCodesFrom, SystemFailure } from "../exit-codes.js";
 import { readJobSpec } from "../job-spec.js";
+import { jobCapacity, placementRequestFrom, resolvePlacement } from "../placement.js";
 import { resolveSettings } from "../sizing.js";
 import {
   type DriverContext,
@@ -35,32 +37,52 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     const identity = identityFrom(io.env);
     const settings = ctx.jobSettings(io.env);
     const spec = await readJobSpec(io.env, settings.defaultImage);
-    const resolved = resolveSettings(spec.sizeRequest, settings);
-    for (const warning of [...spec.warnings, ...resolved.warnings]) io.stdout(line(`WARNING: ${warning}`));
+    const placement = resolvePlacement(
+      placementRequestFrom(
+        io.env,
+        spec.services.map((s) => s.image),
+      ),
+      settings,
+    );
+    // On Managed Instances SGR_CAPACITY named them (or privileges/GPUs chose them): no Fargate capacity to pick.
+    const sizeRequest = placement.managedInstances
+      ? { ...spec.sizeRequest, capacity: undefined }
+      : spec.sizeRequest;
+    const resolved = resolveSettings(sizeRequest, settings);
+    const capacity = jobCapacity(placement, resolved.capacity);
+    for (const warning of [...spec.warnings, ...placement.warnings, ...resolved.warnings])
+      io.stdout(line(`WARNING: ${warning}`));
+    const containers = placement.privileged
+      ? withDockerInDocker(spec.build, spec.services, io.env.CUSTOM_ENV_DOCKER_TLS_CERTDIR)
+      : { build: spec.build, services: spec.services };
 
     const backend = await ctx.backend(io.env);
     const key = jobKey(identity);
     await stopEarlierAttempt(ctx, backend, identity, io);
 
     const shape: JobTaskShape = {
-      build: spec.build,
-      services: spec.services,
+      build: containers.build,
+      services: containers.services,
       architecture: resolved.architecture,
       helperImage: HELPER_IMAGE,
+      managedInstances: placement.managedInstances
+        ? { privileged: placement.privileged, gpus: placement.gpus }
+        : undefined,
     };
     const agentSecret = randomBytes(32).toString("hex");
     const { size } = resolved;
     io.stdout(
       line(
         `Starting job task for image ${spec.build.image} (${size.cpu / 1024} vCPU, ${size.memoryMiB} MiB, ` +
-          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${resolved.capacity}) on the ${backend.name} backend`,
+          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${capacity}${placementNote(placement)}) ` +
+          `on the ${backend.name} backend`,
       ),
     );
     const task = await backend.startTask(
       {
         identity,
         shape,
-        settings: { size, capacity: resolved.capacity },
+        settings: { size, capacity },
         agentSecret,
         // What the backend decided on the job's behalf (e.g. on-demand because Spot had no capacity) belongs in the job log.
         notice: (text) => io.stdout(line(text)),
@@ -73,8 +95,9 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         ...size,
         architecture: resolved.architecture,
         // The backend says when it ran the task on another capacity than asked (Spot had none: on-demand).
-        capacity: task.capacity ?? resolved.capacity,
+        capacity: task.capacity ?? capacity,
         publicIpv4: task.publicIpv4,
+        gpus: placement.gpus || undefined,
       },
       startedAtMs: Date.now(),
     };
@@ -102,6 +125,10 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     }
     return codes.systemFailure;
   }
+}
+
+function placementNote(placement: { privileged: boolean; gpus: number }): string {
+  return `${placement.privileged ? ", privileged" : ""}${placement.gpus > 0 ? `, ${placement.gpus} GPU` : ""}`;
 }
 
 /** A retried preparation: closes the earlier attempt's channel and stops the task it (or a lost daemon) left. */

@@ -14,7 +14,7 @@ import {
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
-import type { Architecture, Capacity } from "../../../config/schema.js";
+import type { Architecture, JobCapacity } from "../../../config/schema.js";
 import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../../fargate/ecs.js";
 import {
   CapacityUnavailableError,
@@ -71,6 +71,8 @@ export interface FargateBackendOptions {
    * replaces the shape's helperImage: the deployment, not the driver's default, knows which image ECS can pull.
    */
   helperImageFor?: (architecture: Architecture) => string | undefined;
+  /** The deployment's ECS Managed Instances capacity provider (resources.managedInstancesCapacityProvider), if any. */
+  managedInstancesCapacityProvider?: string;
   /** Port the agent listens on (default AGENT_CHANNEL_PORT). */
   agentPort?: number;
   logger?: Pick<Logger, "info" | "warn">;
@@ -120,8 +122,10 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
       },
     ],
   };
-  // 20 GiB is what Fargate gives without asking; the override accepts only 21–200.
-  if (size.ephemeralStorageGiB > 20) overrides.ephemeralStorage = { sizeInGiB: size.ephemeralStorageGiB };
+  // 20 GiB is what Fargate gives without asking; the override accepts only 21–200. Managed Instances tasks use
+  // the instance's task volume instead (the capacity provider's storage setting) and take no such override.
+  if (size.ephemeralStorageGiB > 20 && request.settings.capacity !== "MANAGED_INSTANCES")
+    overrides.ephemeralStorage = { sizeInGiB: size.ephemeralStorageGiB };
   const length = JSON.stringify(overrides).length;
   if (length > MAX_OVERRIDES_CHARS) {
     throw new FargateBackendError(
@@ -135,7 +139,7 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
  * RunTask idempotency token (≤ 64 chars): the same request retried (SDK retry, throttling) starts one task,
  * while a new preparation attempt (new secret) or the on-demand fallback gets a new task.
  */
-function clientTokenFor(request: StartTaskRequest, capacity: Capacity): string {
+function clientTokenFor(request: StartTaskRequest, capacity: JobCapacity): string {
   const { identity } = request;
   return createHash("sha256")
     .update(
@@ -293,6 +297,10 @@ export class FargateBackend implements Backend {
     definition: ResolvedTaskDefinition,
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
+    // Managed Instances have no fallback: a privileged or GPU job cannot run on Fargate.
+    if (request.settings.capacity === "MANAGED_INSTANCES") {
+      return this.launch(request, definition, "MANAGED_INSTANCES", signal);
+    }
     try {
       const started = await withSpotFallback(
         request.settings.capacity,
@@ -318,15 +326,16 @@ export class FargateBackend implements Backend {
   private async launch(
     request: StartTaskRequest,
     definition: ResolvedTaskDefinition,
-    capacity: Capacity,
+    capacity: JobCapacity,
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
     if (signal?.aborted) throw abortError(signal);
+    const capacityProvider = this.capacityProviderFor(capacity);
     const input: RunTaskCommandInput = {
       cluster: this.options.cluster,
       taskDefinition: definition.arn,
       count: 1,
-      capacityProviderStrategy: [{ capacityProvider: capacity, weight: 1 }],
+      capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
       overrides: jobTaskOverrides(request),
       startedBy: startedByFor(request.identity.managerTaskId),
       tags: jobTaskTags(request.identity),
@@ -360,11 +369,24 @@ export class FargateBackend implements Backend {
     return { ...started, publicIpv4: this.options.assignPublicIp };
   }
 
+  /** The ECS capacity provider of a job capacity: Fargate's own, or the deployment's Managed Instances one. */
+  private capacityProviderFor(capacity: JobCapacity): string {
+    if (capacity !== "MANAGED_INSTANCES") return capacity;
+    const provider = this.options.managedInstancesCapacityProvider;
+    if (!provider) {
+      throw new FargateBackendError(
+        "this job needs ECS Managed Instances, but this deployment has no Managed Instances capacity provider " +
+          "(enable the construct's managedInstances option)",
+      );
+    }
+    return provider;
+  }
+
   /** Polls DescribeTasks (backing off) until the task's ENI has an address; stops the task on timeout or cancel. */
   private async reachable(
     first: Task,
     signal: AbortSignal | undefined,
-    capacity?: Capacity,
+    capacity?: JobCapacity,
   ): Promise<StartedTask> {
     const taskArn = first.taskArn!;
     const port = this.options.agentPort ?? AGENT_CHANNEL_PORT;

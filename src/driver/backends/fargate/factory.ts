@@ -66,6 +66,7 @@ export function createFargateBackend(deps: FargateBackendDeps): {
     assignPublicIp: resources.assignPublicIp,
     taskDefinitions,
     helperImageFor: (architecture) => deployedHelperImage(resources, architecture),
+    managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
     logger: deps.logger,
   });
   return { backend, taskDefinitions };
