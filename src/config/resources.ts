@@ -48,6 +48,8 @@ export const resourcesSchema = z
       .optional(),
     /** Job tasks: the ECS Managed Instances capacity provider (name) privileged and GPU jobs run on, when deployed. */
     managedInstancesCapacityProvider: nonEmpty.optional(),
+    /** Job tasks: the Managed Instances capacity provider with GPU instances (GPU jobs), when deployed. */
+    managedInstancesGpuCapacityProvider: nonEmpty.optional(),
     /** Job tasks: the helper image per job architecture (an image asset is built per platform); `helperImage` is the default one. */
     helperImages: z.object({ x86_64: nonEmpty.optional(), arm64: nonEmpty.optional() }).strict().optional(),
   })

@@ -42,7 +42,13 @@ interface Harness {
   slept: number[];
 }
 
-function harness(configure: (fake: FakeEcs) => void, managedInstancesCapacityProvider?: string): Harness {
+function harness(
+  configure: (fake: FakeEcs) => void,
+  managedInstances: {
+    managedInstancesCapacityProvider?: string;
+    managedInstancesGpuCapacityProvider?: string;
+  } = {},
+): Harness {
   const fake = new FakeEcs().on("ListTasks", () => ({ taskArns: [] }));
   configure(fake);
   const h: Harness = {
@@ -65,7 +71,7 @@ function harness(configure: (fake: FakeEcs) => void, managedInstancesCapacityPro
       },
       invalidate: (family) => h.invalidated.push(family),
     },
-    managedInstancesCapacityProvider,
+    ...managedInstances,
     pollIntervalMs: 100,
     addressTimeoutMs: 60_000,
     sleep: async (ms) => {
@@ -472,13 +478,33 @@ describe("fargate backend: Managed Instances jobs (fake ECS)", () => {
         fake.on("RunTask", () => ({
           tasks: [{ taskArn: TASK_ARN, lastStatus: "PROVISIONING", attachments: eni("10.0.0.5") }],
         })),
-      "sgr-managed-instances",
+      { managedInstancesCapacityProvider: "sgr-managed-instances" },
     );
     const started = await h.backend.startTask(managed);
     expect(started.endpoint.host).toBe("10.0.0.5");
     expect(h.fake.callsOf("RunTask").map((r) => r.capacityProviderStrategy)).toEqual([
       [{ capacityProvider: "sgr-managed-instances", weight: 1 }],
     ]);
+  });
+
+  it("runs a GPU job on the GPU instances' capacity provider", async () => {
+    const h = harness(
+      (fake) =>
+        fake.on("RunTask", () => ({
+          tasks: [{ taskArn: TASK_ARN, lastStatus: "PROVISIONING", attachments: eni("10.0.0.6") }],
+        })),
+      { managedInstancesCapacityProvider: "general", managedInstancesGpuCapacityProvider: "gpu" },
+    );
+    const gpuJob = {
+      ...managed,
+      shape: { ...managed.shape, managedInstances: { privileged: false, gpus: 1 } },
+    };
+    await h.backend.startTask(gpuJob);
+    expect(h.fake.callsOf("RunTask")[0]?.capacityProviderStrategy).toEqual([
+      { capacityProvider: "gpu", weight: 1 },
+    ]);
+    const none = harness(() => {}, { managedInstancesCapacityProvider: "general" });
+    await expect(none.backend.startTask(gpuJob)).rejects.toThrow(/with GPUs.*managedInstances\.gpu option/);
   });
 
   it("sends no ephemeral storage override (the instance's task volume holds the job)", () => {
@@ -491,7 +517,9 @@ describe("fargate backend: Managed Instances jobs (fake ECS)", () => {
     const h = harness(() => {});
     const failure = await h.backend.startTask(managed).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(FargateBackendError);
-    expect((failure as Error).message).toMatch(/no Managed Instances capacity provider/);
+    expect((failure as Error).message).toMatch(
+      /needs ECS Managed Instances, but this deployment has no such capacity provider/,
+    );
     expect(h.fake.callsOf("RunTask")).toHaveLength(0);
   });
 });

@@ -73,6 +73,8 @@ export interface FargateBackendOptions {
   helperImageFor?: (architecture: Architecture) => string | undefined;
   /** The deployment's ECS Managed Instances capacity provider (resources.managedInstancesCapacityProvider), if any. */
   managedInstancesCapacityProvider?: string;
+  /** Its GPU instances' capacity provider (resources.managedInstancesGpuCapacityProvider), if any. */
+  managedInstancesGpuCapacityProvider?: string;
   /** Port the agent listens on (default AGENT_CHANNEL_PORT). */
   agentPort?: number;
   logger?: Pick<Logger, "info" | "warn">;
@@ -330,7 +332,7 @@ export class FargateBackend implements Backend {
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
     if (signal?.aborted) throw abortError(signal);
-    const capacityProvider = this.capacityProviderFor(capacity);
+    const capacityProvider = this.capacityProviderFor(capacity, request.shape.managedInstances?.gpus ?? 0);
     const input: RunTaskCommandInput = {
       cluster: this.options.cluster,
       taskDefinition: definition.arn,
@@ -370,13 +372,16 @@ export class FargateBackend implements Backend {
   }
 
   /** The ECS capacity provider of a job capacity: Fargate's own, or the deployment's Managed Instances one. */
-  private capacityProviderFor(capacity: JobCapacity): string {
+  private capacityProviderFor(capacity: JobCapacity, gpus: number): string {
     if (capacity !== "MANAGED_INSTANCES") return capacity;
-    const provider = this.options.managedInstancesCapacityProvider;
+    const provider =
+      gpus > 0
+        ? this.options.managedInstancesGpuCapacityProvider
+        : this.options.managedInstancesCapacityProvider;
     if (!provider) {
       throw new FargateBackendError(
-        "this job needs ECS Managed Instances, but this deployment has no Managed Instances capacity provider " +
-          "(enable the construct's managedInstances option)",
+        `this job needs ECS Managed Instances${gpus > 0 ? " with GPUs" : ""}, but this deployment has no such ` +
+          `capacity provider (the construct's managedInstances${gpus > 0 ? ".gpu" : ""} option)`,
       );
     }
     return provider;

@@ -67,6 +67,7 @@ export function createFargateBackend(deps: FargateBackendDeps): {
     taskDefinitions,
     helperImageFor: (architecture) => deployedHelperImage(resources, architecture),
     managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
+    managedInstancesGpuCapacityProvider: resources.managedInstancesGpuCapacityProvider,
     logger: deps.logger,
   });
   return { backend, taskDefinitions };
