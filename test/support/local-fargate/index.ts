@@ -8,11 +8,15 @@
  *   await fargate.stop(); // no container, pod, volume or helper process left
  */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Task } from "@aws-sdk/client-ecs";
 import { EcsTaskApi } from "./ecs-api.js";
 import { TaskEvents } from "./events.js";
+import { ExitWatcher } from "./exit-watcher.js";
 import { Faults } from "./faults.js";
-import { LoopbackAddressPool } from "./ip-pool.js";
+import { LoopbackAddressPool, processAddressPool } from "./ip-pool.js";
 import { motoClients } from "./moto-clients.js";
 import { leftovers, livePodmanChildren, removeAll } from "./podman.js";
 import { type PhaseDelays, type ProfileName, phaseDelays } from "./profiles.js";
@@ -45,7 +49,8 @@ export interface LocalFargateOptions {
    * here, so a server that would bind 0.0.0.0 on Fargate must bind its task's address instead.
    */
   taskAddressEnv?: readonly string[];
-  /** Addresses 127.0.0.<first>…<last> (default 2…254). */
+  /** Addresses 127.0.0.<first>…<last> (default: 2…254, one pool shared by every instance in the process, starting
+   * at a random address). */
   addressPool?: { first: number; last: number };
 }
 
@@ -82,8 +87,12 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
   const clients = motoClients(options.motoEndpoint, region);
   const delays = phaseDelays(options.profile ?? "fast", options.delays);
   const events = new TaskEvents(clients, options.eventBuses ?? ["default"]);
-  const pool = new LoopbackAddressPool(options.addressPool?.first, options.addressPool?.last);
+  const pool = options.addressPool
+    ? new LoopbackAddressPool(options.addressPool.first, options.addressPool.last)
+    : processAddressPool;
   const faults = new Faults();
+  const exits = new ExitWatcher(instance);
+  const logDir = await mkdtemp(join(tmpdir(), `local-fargate-${instance}-`));
   let endpoint = "";
   const api = new EcsTaskApi(clients, account, faults, () => ({
     instance,
@@ -94,6 +103,8 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
     endpoint: () => endpoint,
     containerEnvironment: { AWS_ENDPOINT_URL: endpoint, ...options.containerEnvironment },
     taskAddressEnv: options.taskAddressEnv ?? [],
+    exits,
+    logDir,
   }));
   const proxy = new LocalFargateProxy({
     motoEndpoint: options.motoEndpoint,
@@ -136,6 +147,8 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
       await Promise.all([...api.tasks.values()].map((r) => r.finished));
       await events.flushed();
       await removeAll(instance);
+      exits.close();
+      await rm(logDir, { recursive: true, force: true });
       await proxy.close();
       clients.destroy();
     },
@@ -146,7 +159,7 @@ export interface Leftovers {
   containers: string[];
   pods: string[];
   volumes: string[];
-  /** `podman logs`/`podman wait` processes this module started that are still alive. */
+  /** podman processes this module started (the instance's event stream) that are still alive. */
   processes: number;
 }
 
