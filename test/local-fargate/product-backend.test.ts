@@ -9,8 +9,8 @@ import { ECSClient } from "@aws-sdk/client-ecs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_CHANNEL_PORT } from "../../src/config/ports.js";
 import type { StartTaskRequest } from "../../src/driver/backend.js";
-import { FargateBackend } from "../../src/driver/backends/fargate.js";
-import { TaskDefinitionCache } from "../../src/driver/task-definitions.js";
+import { FargateBackend } from "../../src/driver/backends/fargate/backend.js";
+import { TaskDefinitionCache } from "../../src/driver/backends/fargate/task-definitions.js";
 import { startTestbed, type Testbed } from "./testbed.js";
 
 let bed: Testbed;

@@ -85,7 +85,8 @@ export interface TaskLaunch {
   cpu: number;
   memory: number;
   ephemeralGiB: number;
-  capacityProvider: "FARGATE" | "FARGATE_SPOT";
+  /** FARGATE, FARGATE_SPOT or a Managed Instances capacity provider (managed-instances.ts). */
+  capacityProvider: string;
   launchType?: "FARGATE";
   overrides: Task["overrides"];
   startedBy?: string;
@@ -93,6 +94,8 @@ export interface TaskLaunch {
   tags: { key?: string; value?: string }[];
   subnetId: string;
   enableExecuteCommand: boolean;
+  /** Managed Instances: the instance launch this task waits for while PROVISIONING (0: an instance is up). */
+  instanceStartMs?: number;
 }
 
 export class TaskRuntime {
@@ -303,7 +306,9 @@ export class TaskRuntime {
 
   private async run(): Promise<void> {
     try {
-      await this.phase(this.ctx.delays.provisioningMs + this.ctx.delays.eniAttachMs);
+      await this.phase(
+        (this.launch.instanceStartMs ?? 0) + this.ctx.delays.provisioningMs + this.ctx.delays.eniAttachMs,
+      );
       this.attachEni();
       this.setStatus("PENDING");
       if (this.ctx.stuckInPending) await this.unlessStopped(new Promise<never>(() => undefined));
