@@ -147,7 +147,12 @@ describe("webhook signature requirement", () => {
   });
 
   it("refuses privileged jobs and GPUs on a runner without Managed Instances, naming the field", () => {
-    const runner = (jobs: unknown) => ({ ...minimal, runners: [{ name: "default", tags: ["x"], jobs }] });
+    const network = { vpcId: "vpc-0abc", subnetIds: ["subnet-0abc"], assignPublicIp: false };
+    const runner = (jobs: unknown) => ({
+      ...minimal,
+      network,
+      runners: [{ name: "default", tags: ["x"], jobs }],
+    });
     expect(issuesOf(runner({ allowPrivileged: true }))).toEqual([
       expect.stringMatching(/^runners\.0\.jobs\.allowPrivileged: requires managedInstances\.enabled/),
     ]);
@@ -163,5 +168,17 @@ describe("webhook signature requirement", () => {
       runner({ managedInstances: { enabled: true, maxGpus: 1 }, allowPrivileged: true }),
     );
     expect(allowed.runners[0]!.jobs.allowPrivileged).toBe(true);
+  });
+
+  it("refuses Managed Instances on a network whose tasks reach out only through public addresses", () => {
+    const input = {
+      ...minimal,
+      runners: [{ name: "default", tags: ["x"], jobs: { managedInstances: { enabled: true } } }],
+    };
+    expect(issuesOf(input)).toEqual([
+      expect.stringMatching(
+        /^runners\.0\.jobs\.managedInstances\.enabled: requires network\.assignPublicIp: false .*NAT/,
+      ),
+    ]);
   });
 });

@@ -294,6 +294,19 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // A task on Managed Instances gets an interface with a private address only (the instance's own interface is
+    // the one a public subnet gives a public address): its job reaches GitLab only through the subnets' NAT.
+    config.runners.forEach((runner, i) => {
+      if (runner.jobs.managedInstances.enabled && config.network.assignPublicIp) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["runners", i, "jobs", "managedInstances", "enabled"],
+          message:
+            "requires network.assignPublicIp: false with vpcId and subnetIds that route out through a NAT gateway: " +
+            "job tasks on Managed Instances get no public IP address",
+        });
+      }
+    });
     if (config.webhook.requireSignature && !config.ssm.webhookSigningTokenParameter) {
       ctx.addIssue({
         code: "custom",

@@ -3,13 +3,18 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 
-export const example = JSON.parse(readFileSync(join(PROJECT_ROOT, "config/example.json"), "utf8")) as {
-  runners: { jobs: Record<string, unknown> }[];
-};
+const read = (name: string) =>
+  JSON.parse(readFileSync(join(PROJECT_ROOT, "config", name), "utf8")) as {
+    runners: { jobs?: Record<string, unknown> }[];
+  };
+export const example = read("example.json");
 
-/** The example configuration with its runner allowed privileged jobs and, optionally, GPUs. */
+/**
+ * The existing-VPC example (its subnets route out through NAT, as Managed Instances' job tasks need) with its first
+ * runner allowed privileged jobs and, optionally, GPUs.
+ */
 export function withManagedInstances(maxGpus = 0): unknown {
-  const input = structuredClone(example);
+  const input = read("example-existing-vpc.json");
   input.runners[0]!.jobs = {
     ...input.runners[0]!.jobs,
     managedInstances: { enabled: true, maxGpus },

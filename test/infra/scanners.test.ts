@@ -11,7 +11,6 @@ import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../src/infra/images.js";
 import { requireTool } from "../support/tools.js";
-import { withManagedInstances } from "./managed-instances-config.js";
 import { synthesize } from "./synth.js";
 
 const run = promisify(execFile);
@@ -51,9 +50,10 @@ beforeAll(async () => {
   const checkov = requireTool("checkov/bin/checkov", "checkov");
   const dir = mkdtempSync(join(tmpdir(), "sgr-scan-"));
   const templatePath = join(dir, "stack.template.json");
-  // The example configuration plus Managed Instances (general and GPU): every resource the stack can hold.
-  const input = withManagedInstances(1);
-  writeFileSync(templatePath, JSON.stringify(synthesize(input, "SgrScan").template.toJSON(), null, 1));
+  const input: unknown = JSON.parse(readFileSync(join(PROJECT_ROOT, "config/example.json"), "utf8"));
+  // Plus Managed Instances (general and GPU), so the scan covers every resource the stack can hold.
+  const template = synthesize(input, "SgrScan", { managedInstances: { gpu: {} } }).template.toJSON();
+  writeFileSync(templatePath, JSON.stringify(template, null, 1));
   const [lintOut, checkovOut] = await Promise.all([
     scan(cfnLint, ["--format", "json", templatePath]),
     scan(checkov, [

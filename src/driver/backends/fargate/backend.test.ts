@@ -485,6 +485,11 @@ describe("fargate backend: Managed Instances jobs (fake ECS)", () => {
     expect(h.fake.callsOf("RunTask").map((r) => r.capacityProviderStrategy)).toEqual([
       [{ capacityProvider: "sgr-managed-instances", weight: 1 }],
     ]);
+    // Its interface has a private address only (priced without one); the job goes out through the subnets' NAT.
+    expect(started.publicIpv4).toBe(false);
+    expect(h.fake.callsOf("RunTask")[0]).toMatchObject({
+      networkConfiguration: { awsvpcConfiguration: { assignPublicIp: "DISABLED" } },
+    });
   });
 
   it("runs a GPU job on the GPU instances' capacity provider", async () => {

@@ -347,7 +347,7 @@ export class FargateBackend implements Backend {
         awsvpcConfiguration: {
           subnets: [...this.options.subnetIds],
           securityGroups: [...this.options.securityGroupIds],
-          assignPublicIp: this.options.assignPublicIp ? "ENABLED" : "DISABLED",
+          assignPublicIp: this.publicIpFor(capacity) ? "ENABLED" : "DISABLED",
         },
       },
       clientToken: clientTokenFor(request, capacity),
@@ -368,7 +368,12 @@ export class FargateBackend implements Backend {
       jobId: request.identity.jobId,
     });
     const started = await this.reachable(task, signal, capacity);
-    return { ...started, publicIpv4: this.options.assignPublicIp };
+    return { ...started, publicIpv4: this.publicIpFor(capacity) };
+  }
+
+  /** Fargate tasks get a public address where the deployment gives one; Managed Instances tasks never do. */
+  private publicIpFor(capacity: JobCapacity): boolean {
+    return this.options.assignPublicIp && capacity !== "MANAGED_INSTANCES";
   }
 
   /** The ECS capacity provider of a job capacity: Fargate's own, or the deployment's Managed Instances one. */
