@@ -113,13 +113,6 @@ export interface ServerlessGitlabRunnerProps {
    */
   readonly jobImageRepositories?: string[];
   /**
-   * ECS Managed Instances for privileged (`docker:dind`) and GPU jobs: EC2 instances AWS launches, patches and
-   * removes when idle. Runner configurations opt in with `jobs.managedInstances` and `jobs.allowPrivileged`.
-   * @default created with default settings when a runner configuration enables `jobs.managedInstances` (with GPU
-   * instances when one allows GPUs); otherwise none
-   */
-  readonly managedInstances?: ManagedInstancesProps;
-  /**
    * Lambda code to use instead of bundling a catalog handler (tests; a function whose handler is not written yet).
    * @default every function is bundled from its entry in src/functions/catalog.ts with esbuild
    */
@@ -129,6 +122,13 @@ export interface ServerlessGitlabRunnerProps {
    * @default images/manager/Dockerfile and images/helper/Dockerfile with the repository as build context
    */
   readonly images?: { manager?: ImageBuild; helper?: ImageBuild };
+  /**
+   * ECS Managed Instances for privileged (`docker:dind`) and GPU jobs: EC2 instances AWS launches, patches and
+   * removes when idle. Runner configurations opt in with `jobs.managedInstances` and `jobs.allowPrivileged`.
+   * @default created with default settings when a runner configuration enables `jobs.managedInstances` (with GPU
+   * instances when one allows GPUs); otherwise none
+   */
+  readonly managedInstances?: ManagedInstancesProps;
 }
 
 export class ServerlessGitlabRunner extends Construct {
