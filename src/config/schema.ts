@@ -67,6 +67,12 @@ export const jobSettingsSchema = z
     capacity: capacitySchema.default("FARGATE_SPOT"),
     /** Whether a job may choose Spot or on-demand itself (CI variable). */
     allowCapacityOverride: z.boolean().default(true),
+    managedInstances: managedInstancesJobSettingsSchema.default({ enabled: false, maxGpus: 0 }),
+    /**
+     * Whether a job may run privileged (`SGR_PRIVILEGED=true`, or a `docker:dind` service): off by default, as with
+     * GitLab's Docker and Kubernetes executors. Privileged jobs run on Managed Instances only (Fargate refuses them).
+     */
+    allowPrivileged: z.boolean().default(false),
     architectures: z.array(architectureSchema).min(1).default(["x86_64", "arm64"]),
     defaultArchitecture: architectureSchema.default("x86_64"),
     /**
@@ -80,12 +86,6 @@ export const jobSettingsSchema = z
         "must be a Secrets Manager secret ARN",
       )
       .optional(),
-    managedInstances: managedInstancesJobSettingsSchema.default({ enabled: false, maxGpus: 0 }),
-    /**
-     * Whether a job may run privileged (`SGR_PRIVILEGED=true`, or a `docker:dind` service): off by default, as with
-     * GitLab's Docker and Kubernetes executors. Privileged jobs run on Managed Instances only (Fargate refuses them).
-     */
-    allowPrivileged: z.boolean().default(false),
     /** Backstop for a job task whose job is gone; the janitor stops tasks older than this. */
     maxJobSeconds: z
       .number()
@@ -105,6 +105,13 @@ export const jobSettingsSchema = z
         });
       }
     }
+    if (!jobs.architectures.includes(jobs.defaultArchitecture)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["defaultArchitecture"],
+        message: "must be one of architectures",
+      });
+    }
     if (jobs.allowPrivileged && !jobs.managedInstances.enabled) {
       ctx.addIssue({
         code: "custom",
@@ -117,13 +124,6 @@ export const jobSettingsSchema = z
         code: "custom",
         path: ["managedInstances", "maxGpus"],
         message: "requires managedInstances.enabled (Fargate has no GPUs)",
-      });
-    }
-    if (!jobs.architectures.includes(jobs.defaultArchitecture)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["defaultArchitecture"],
-        message: "must be one of architectures",
       });
     }
   });

@@ -29,12 +29,12 @@ export interface JobTaskShape {
   build: ContainerSpec;
   services: ContainerSpec[];
   architecture: Architecture;
+  /** Runs on ECS Managed Instances (undefined: Fargate): privileged containers and GPUs are possible only there. */
+  managedInstances?: ManagedInstancesShape;
   /** Helper image (git, git-lfs, gitlab-runner, agent) and its version, part of the cache key. */
   helperImage: string;
   /** Registry credentials for non-ECR private images: a Secrets Manager ARN (repositoryCredentials). */
   repositoryCredentialsArn?: string;
-  /** Runs on ECS Managed Instances (undefined: Fargate): privileged containers and GPUs are possible only there. */
-  managedInstances?: ManagedInstancesShape;
 }
 
 export interface ManagedInstancesShape {

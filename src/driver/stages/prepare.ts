@@ -8,10 +8,9 @@ import { randomBytes } from "node:crypto";
 import { jobStartMs } from "../../observability/phase-timing.js";
 import type { Backend, JobIdentity, JobTaskShape, StartedTask } from "../backend.js";
 import { AgentChannel } from "../channel/agent-channel.js";
-import { withDockerInDocker } from "../docker-in-docker.js";
 import { exitCodesFrom, SystemFailure } from "../exit-codes.js";
 import { readJobSpec } from "../job-spec.js";
-import { jobCapacity, placementRequestFrom, resolvePlacement } from "../placement.js";
+import { jobCapacity } from "../placement.js";
 import { resolveSettings } from "../sizing.js";
 import {
   type DriverContext,
@@ -22,6 +21,7 @@ import {
   type StageIO,
 } from "./context.js";
 import { saveJobFile } from "./job-file.js";
+import { placeJob, placementNote } from "./job-placement.js";
 import { emitJobTaskRunning } from "./phase-metrics.js";
 
 const SERVICE_WAIT_MS = 30_000;
@@ -36,45 +36,30 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
   try {
     const identity = identityFrom(io.env);
     const settings = ctx.jobSettings(io.env);
-    const spec = await readJobSpec(io.env, settings.defaultImage);
-    const placement = resolvePlacement(
-      placementRequestFrom(
-        io.env,
-        spec.services.map((s) => s.image),
-      ),
-      settings,
-    );
-    // On Managed Instances SGR_CAPACITY named them (or privileges/GPUs chose them): no Fargate capacity to pick.
-    const sizeRequest = placement.managedInstances
-      ? { ...spec.sizeRequest, capacity: undefined }
-      : spec.sizeRequest;
-    const resolved = resolveSettings(sizeRequest, settings);
-    const capacity = jobCapacity(placement, resolved.capacity);
-    for (const warning of [...spec.warnings, ...placement.warnings, ...resolved.warnings])
-      io.stdout(line(`WARNING: ${warning}`));
-    const containers = placement.privileged
-      ? withDockerInDocker(spec.build, spec.services, io.env.CUSTOM_ENV_DOCKER_TLS_CERTDIR)
-      : { build: spec.build, services: spec.services };
+    const spec = placeJob(await readJobSpec(io.env, settings.defaultImage), io.env, settings);
+    const resolved = resolveSettings(spec.sizeRequest, settings);
+    for (const warning of [...spec.warnings, ...resolved.warnings]) io.stdout(line(`WARNING: ${warning}`));
 
     const backend = await ctx.backend(io.env);
     const key = jobKey(identity);
     await stopEarlierAttempt(ctx, backend, identity, io);
 
     const shape: JobTaskShape = {
-      build: containers.build,
-      services: containers.services,
+      build: spec.build,
+      services: spec.services,
       architecture: resolved.architecture,
-      helperImage: HELPER_IMAGE,
-      managedInstances: placement.managedInstances
-        ? { privileged: placement.privileged, gpus: placement.gpus }
+      managedInstances: spec.placement.managedInstances
+        ? { privileged: spec.placement.privileged, gpus: spec.placement.gpus }
         : undefined,
+      helperImage: HELPER_IMAGE,
     };
     const agentSecret = randomBytes(32).toString("hex");
     const { size } = resolved;
+    const capacity = jobCapacity(spec.placement, resolved.capacity);
     io.stdout(
       line(
         `Starting job task for image ${spec.build.image} (${size.cpu / 1024} vCPU, ${size.memoryMiB} MiB, ` +
-          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${capacity}${placementNote(placement)}) ` +
+          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${capacity}${placementNote(spec.placement)}) ` +
           `on the ${backend.name} backend`,
       ),
     );
@@ -97,7 +82,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         // The backend says when it ran the task on another capacity than asked (Spot had none: on-demand).
         capacity: task.capacity ?? capacity,
         publicIpv4: task.publicIpv4,
-        gpus: placement.gpus || undefined,
+        gpus: spec.placement.gpus || undefined,
       },
       startedAtMs: Date.now(),
     };
@@ -125,10 +110,6 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     }
     return codes.systemFailure;
   }
-}
-
-function placementNote(placement: { privileged: boolean; gpus: number }): string {
-  return `${placement.privileged ? ", privileged" : ""}${placement.gpus > 0 ? `, ${placement.gpus} GPU` : ""}`;
 }
 
 /** A retried preparation: closes the earlier attempt's channel and stops the task it (or a lost daemon) left. */
