@@ -5,8 +5,6 @@
  * needs privileges or a GPU it cannot get is refused with the reason, since running it anyway could only fail later
  * and less clearly. Outcomes are documented in docs/job-variables.md.
  */
-import type { JobCapacity } from "../config/schema.js";
-
 /** The part of a runner configuration's job settings this module reads. */
 export interface PlacementCaps {
   managedInstances: { enabled: boolean; maxGpus: number };
@@ -121,11 +119,6 @@ export function resolvePlacement(request: PlacementRequest, caps: PlacementCaps)
   }
   // allowPrivileged and maxGpus > 0 both require managedInstances.enabled (schema), so this holds already.
   return { managedInstances, privileged: privilegedBy !== undefined, gpus, warnings };
-}
-
-/** The capacity a job runs on: Managed Instances when placed there, else what sizing chose. */
-export function jobCapacity(placement: Placement, fargateCapacity: JobCapacity): JobCapacity {
-  return placement.managedInstances ? "MANAGED_INSTANCES" : fargateCapacity;
 }
 
 /** The placement request of a job from its stage environment (`CUSTOM_ENV_*` job variables) and service images. */

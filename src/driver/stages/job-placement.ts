@@ -3,6 +3,7 @@
  * refused with the reason when the runner does not allow it (src/driver/placement.ts), and on Managed Instances the
  * Docker-in-Docker wiring and no Fargate capacity for sizing to pick.
  */
+import type { JobCapacity } from "../../config/schema.js";
 import { withDockerInDocker } from "../docker-in-docker.js";
 import type { JobSpec, StageEnv } from "../job-spec.js";
 import { type Placement, type PlacementCaps, placementRequestFrom, resolvePlacement } from "../placement.js";
@@ -33,7 +34,12 @@ export function placeJob(spec: JobSpec, env: StageEnv, caps: PlacementCaps): Pla
   };
 }
 
-/** ` , privileged, 1 GPU` for the job log's "Starting job task" line. */
+/** The capacity a job runs on: Managed Instances when placed there, else what sizing chose. */
+export function jobCapacity(placement: Placement, fargateCapacity: JobCapacity): JobCapacity {
+  return placement.managedInstances ? "MANAGED_INSTANCES" : fargateCapacity;
+}
+
+/** `, privileged, 1 GPU` for the job log's "Starting job task" line. */
 export function placementNote(placement: Placement): string {
   return `${placement.privileged ? ", privileged" : ""}${placement.gpus > 0 ? `, ${placement.gpus} GPU` : ""}`;
 }

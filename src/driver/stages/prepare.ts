@@ -10,7 +10,6 @@ import type { Backend, JobIdentity, JobTaskShape, StartedTask } from "../backend
 import { AgentChannel } from "../channel/agent-channel.js";
 import { exitCodesFrom, SystemFailure } from "../exit-codes.js";
 import { readJobSpec } from "../job-spec.js";
-import { jobCapacity } from "../placement.js";
 import { resolveSettings } from "../sizing.js";
 import {
   type DriverContext,
@@ -21,7 +20,7 @@ import {
   type StageIO,
 } from "./context.js";
 import { saveJobFile } from "./job-file.js";
-import { placeJob, placementNote } from "./job-placement.js";
+import { jobCapacity, placeJob, placementNote } from "./job-placement.js";
 import { emitJobTaskRunning } from "./phase-metrics.js";
 
 const SERVICE_WAIT_MS = 30_000;
