@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StartTaskRequest } from "../../src/driver/backend.js";
 import { FargateBackend } from "../../src/driver/backends/fargate/backend.js";
 import { TaskDefinitionCache } from "../../src/driver/backends/fargate/task-definitions.js";
+import { managedInstancesCreateArgs } from "../support/local-fargate/managed-instances.js";
 import { rejection } from "./rejection.js";
 import { startTestbed, type Testbed } from "./testbed.js";
 
@@ -37,6 +38,22 @@ async function effectiveCapabilities(taskArn: string): Promise<bigint> {
 }
 
 describe("Managed Instances on the local Fargate", () => {
+  it("runs a privileged container without Fargate's capability set and seccomp profile, others unchanged", () => {
+    const args = ["create", "--cap-drop", "ALL", "--cap-add", "CHOWN", "--security-opt", "seccomp=/p.json"];
+    const withImage = [...args, "--memory", "64m", "busybox", "--cap-add", "kept"];
+    const privileged = { privileged: true, command: ["--cap-add", "kept"] };
+    expect(managedInstancesCreateArgs(privileged, withImage)).toEqual([
+      "create",
+      "--privileged",
+      "--memory",
+      "64m",
+      "busybox",
+      "--cap-add",
+      "kept",
+    ]);
+    expect(managedInstancesCreateArgs({ command: ["--cap-add", "kept"] }, withImage)).toBe(withImage);
+  });
+
   it("refuses a privileged container on Fargate and runs it privileged on Managed Instances", async () => {
     const privileged = { name: "main", image: bed.images.busybox, privileged: true, ...showCapabilities };
     expect(await rejection(bed.register([privileged]))).toEqual({

@@ -47,14 +47,9 @@ export function podmanEnvironment(environment: Readonly<Record<string, string>>)
 export function containerCreateArgs(spec: ContainerCreate): string[] {
   const def = spec.definition;
   const args = ["create", "--pod", spec.pod, "--name", spec.name, "--pull", "never"];
-  args.push("--label", `${INSTANCE_LABEL}=${spec.instance}`);
+  args.push("--label", `${INSTANCE_LABEL}=${spec.instance}`, "--cap-drop", "ALL");
   args.push("--log-driver", "k8s-file", "--log-opt", `path=${spec.logFile}`);
-  // Only Managed Instances accept a privileged container (fargate-limits.ts refuses it on Fargate).
-  if (def.privileged) args.push("--privileged");
-  else {
-    args.push("--cap-drop", "ALL");
-    for (const cap of capabilitiesOf(def)) args.push("--cap-add", cap);
-  }
+  for (const cap of capabilitiesOf(def)) args.push("--cap-add", cap);
   if (def.memory) args.push("--memory", `${def.memory}m`, "--memory-swap", `${def.memory}m`);
   if (def.memoryReservation) args.push("--memory-reservation", `${def.memoryReservation}m`);
   if (def.cpu) args.push("--cpu-shares", String(Math.max(2, def.cpu)));

@@ -16,6 +16,28 @@ export interface ManagedInstancesOptions {
   idleMs?: number;
 }
 
+/**
+ * `podman create` arguments of a container as Managed Instances run it: a privileged one (only they accept it, see
+ * fargate-limits.ts) gets `--privileged` (every capability, no seccomp filter, as Docker's) instead of Fargate's
+ * capability set and seccomp profile; any other is left as Fargate would run it.
+ */
+export function managedInstancesCreateArgs(definition: ContainerDefinition, args: string[]): string[] {
+  if (!definition.privileged) return args;
+  // Options come before the image; the image and its command (last) are never options.
+  const imageAt = args.length - 1 - (definition.command?.length ?? 0);
+  const out = args.slice(0, 1).concat("--privileged");
+  for (let i = 1; i < imageAt; i++) {
+    const [flag, value] = [args[i], args[i + 1] ?? ""];
+    const fargateOnly =
+      flag === "--cap-drop" ||
+      flag === "--cap-add" ||
+      (flag === "--security-opt" && value.startsWith("seccomp="));
+    if (fargateOnly) i++;
+    else out.push(args[i]!);
+  }
+  return out.concat(args.slice(imageAt));
+}
+
 /** The network modes Managed Instances tasks may use. */
 const NETWORK_MODES = ["awsvpc", "host"];
 

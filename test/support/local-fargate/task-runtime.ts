@@ -14,6 +14,7 @@ import type { ExitWatcher } from "./exit-watcher.js";
 import { runHealthChecks } from "./health-check.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
+import { managedInstancesCreateArgs } from "./managed-instances.js";
 import type { MotoClients } from "./moto-clients.js";
 import { INSTANCE_LABEL, podman } from "./podman.js";
 import { type PhaseDelays, pullDelayMs } from "./profiles.js";
@@ -457,7 +458,7 @@ export class TaskRuntime {
         volumes: this.volumes,
         logFile: this.logFile(c),
       });
-      await this.createOrFail(args, podmanEnvironment(c.environment));
+      await this.createOrFail(managedInstancesCreateArgs(c.def, args), podmanEnvironment(c.environment));
     }
   }
 
