@@ -9,7 +9,7 @@
  * scoped-down instance profile (the ECS agent's calls only), whose name starts with `ecsInstanceRole` as that
  * managed policy's PassRole statement requires. Job tasks keep their own task and execution roles.
  */
-import { Duration, Size, Stack, Validations } from "aws-cdk-lib";
+import { Duration, Size, Validations } from "aws-cdk-lib";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import * as ecs from "aws-cdk-lib/aws-ecs";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -119,9 +119,9 @@ export class ManagedInstancesCapacity extends Construct {
       allowAllOutbound: true,
     });
     const infrastructureRole = new iam.Role(this, "InfrastructureRole", {
-      assumedBy: new iam.ServicePrincipal("ecs.amazonaws.com").withConditions({
-        StringEquals: { "aws:SourceAccount": Stack.of(this).account },
-      }),
+      // The trust policy AWS documents for this role (no source condition: ECS is not documented to send one);
+      // ECS uses it only for capacity providers this account created with it (iam:PassRole).
+      assumedBy: new iam.ServicePrincipal("ecs.amazonaws.com"),
       description: "ECS launches, patches and removes this deployment's Managed Instances",
       managedPolicies: [
         iam.ManagedPolicy.fromAwsManagedPolicyName("AmazonECSInfrastructureRolePolicyForManagedInstances"),
