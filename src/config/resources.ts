@@ -46,6 +46,10 @@ export const resourcesSchema = z
       .string()
       .regex(/^[0-9a-f]{8}$/, "must be 8 lowercase hex digits")
       .optional(),
+    /** Job tasks: the ECS Managed Instances capacity provider (name) privileged and GPU jobs run on, when deployed. */
+    managedInstancesCapacityProvider: nonEmpty.optional(),
+    /** Job tasks: the Managed Instances capacity provider with GPU instances (GPU jobs), when deployed. */
+    managedInstancesGpuCapacityProvider: nonEmpty.optional(),
     /** Job tasks: the helper image per job architecture (an image asset is built per platform); `helperImage` is the default one. */
     helperImages: z.object({ x86_64: nonEmpty.optional(), arm64: nonEmpty.optional() }).strict().optional(),
   })

@@ -167,4 +167,46 @@ describe("webhook signature requirement", () => {
     });
     expect(signed.webhook.requireSignature).toBe(true);
   });
+
+  it("keeps Managed Instances, privileged jobs and GPUs off by default", () => {
+    const { jobs } = parseConfig(minimal).runners[0]!;
+    expect(jobs.managedInstances).toEqual({ enabled: false, maxGpus: 0 });
+    expect(jobs.allowPrivileged).toBe(false);
+  });
+
+  it("refuses privileged jobs and GPUs on a runner without Managed Instances, naming the field", () => {
+    const network = { vpcId: "vpc-0abc", subnetIds: ["subnet-0abc"], assignPublicIp: false };
+    const runner = (jobs: unknown) => ({
+      ...minimal,
+      network,
+      runners: [{ name: "default", tags: ["x"], jobs }],
+    });
+    expect(issuesOf(runner({ allowPrivileged: true }))).toEqual([
+      expect.stringMatching(/^runners\.0\.jobs\.allowPrivileged: requires managedInstances\.enabled/),
+    ]);
+    expect(issuesOf(runner({ managedInstances: { maxGpus: 1 } }))).toEqual([
+      expect.stringMatching(
+        /^runners\.0\.jobs\.managedInstances\.maxGpus: requires managedInstances\.enabled/,
+      ),
+    ]);
+    expect(issuesOf(runner({ managedInstances: { enabled: true, maxGpus: 9 } }))).toEqual([
+      expect.stringMatching(/^runners\.0\.jobs\.managedInstances\.maxGpus/),
+    ]);
+    const allowed = parseConfig(
+      runner({ managedInstances: { enabled: true, maxGpus: 1 }, allowPrivileged: true }),
+    );
+    expect(allowed.runners[0]!.jobs.allowPrivileged).toBe(true);
+  });
+
+  it("refuses Managed Instances on a network whose tasks reach out only through public addresses", () => {
+    const input = {
+      ...minimal,
+      runners: [{ name: "default", tags: ["x"], jobs: { managedInstances: { enabled: true } } }],
+    };
+    expect(issuesOf(input)).toEqual([
+      expect.stringMatching(
+        /^runners\.0\.jobs\.managedInstances\.enabled: requires network\.assignPublicIp: false .*NAT/,
+      ),
+    ]);
+  });
 });

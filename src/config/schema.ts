@@ -11,6 +11,10 @@ import { normaliseRegistryHost, REGISTRY_HOST_PATTERN } from "./registry-hosts.j
 export const capacitySchema = z.enum(["FARGATE", "FARGATE_SPOT"]);
 export type Capacity = z.infer<typeof capacitySchema>;
 
+/** Where a job task may run: Fargate, Fargate Spot, or the deployment's ECS Managed Instances capacity provider. */
+export const jobCapacitySchema = z.enum(["FARGATE", "FARGATE_SPOT", "MANAGED_INSTANCES"]);
+export type JobCapacity = z.infer<typeof jobCapacitySchema>;
+
 export const architectureSchema = z.enum(["x86_64", "arm64"]);
 export type Architecture = z.infer<typeof architectureSchema>;
 
@@ -52,6 +56,19 @@ export const managerSettingsSchema = z
     }
   });
 
+/**
+ * ECS Managed Instances for jobs that need what Fargate refuses (privileged containers, GPUs). The stack must have
+ * the capacity provider (the construct's `managedInstances` prop); a job opts in per job through CI variables.
+ */
+export const managedInstancesJobSettingsSchema = z
+  .object({
+    /** Whether jobs of this runner may run on Managed Instances (`SGR_CAPACITY=managed-instances`, `SGR_GPU`, privileged jobs). */
+    enabled: z.boolean().default(false),
+    /** The most GPUs one job may ask for (`SGR_GPU`); 0 refuses GPU jobs. */
+    maxGpus: z.number().int().min(0).max(8).default(0),
+  })
+  .strict();
+
 export const jobSettingsSchema = z
   .object({
     /** Image for jobs that name none. */
@@ -64,6 +81,12 @@ export const jobSettingsSchema = z
     capacity: capacitySchema.default("FARGATE_SPOT"),
     /** Whether a job may choose Spot or on-demand itself (CI variable). */
     allowCapacityOverride: z.boolean().default(true),
+    managedInstances: managedInstancesJobSettingsSchema.default({ enabled: false, maxGpus: 0 }),
+    /**
+     * Whether a job may run privileged (`SGR_PRIVILEGED=true`, or a `docker:dind` service): off by default, as with
+     * GitLab's Docker and Kubernetes executors. Privileged jobs run on Managed Instances only (Fargate refuses them).
+     */
+    allowPrivileged: z.boolean().default(false),
     architectures: z.array(architectureSchema).min(1).default(["x86_64", "arm64"]),
     defaultArchitecture: architectureSchema.default("x86_64"),
     /**
@@ -129,6 +152,20 @@ export const jobSettingsSchema = z
         code: "custom",
         path: ["defaultArchitecture"],
         message: "must be one of architectures",
+      });
+    }
+    if (jobs.allowPrivileged && !jobs.managedInstances.enabled) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["allowPrivileged"],
+        message: "requires managedInstances.enabled (Fargate runs no privileged container)",
+      });
+    }
+    if (jobs.managedInstances.maxGpus > 0 && !jobs.managedInstances.enabled) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["managedInstances", "maxGpus"],
+        message: "requires managedInstances.enabled (Fargate has no GPUs)",
       });
     }
   });
@@ -299,6 +336,19 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // A task on Managed Instances gets an interface with a private address only (the instance's own interface is
+    // the one a public subnet gives a public address): its job reaches GitLab only through the subnets' NAT.
+    config.runners.forEach((runner, i) => {
+      if (runner.jobs.managedInstances.enabled && config.network.assignPublicIp) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["runners", i, "jobs", "managedInstances", "enabled"],
+          message:
+            "requires network.assignPublicIp: false with vpcId and subnetIds that route out through a NAT gateway: " +
+            "job tasks on Managed Instances get no public IP address",
+        });
+      }
+    });
     if (config.webhook.requireSignature && !config.ssm.webhookSigningTokenParameter) {
       ctx.addIssue({
         code: "custom",

@@ -4,7 +4,7 @@
  * busybox-only chroot), both running the same agent and channel code, so tests of `local` exercise the
  * same protocol production uses.
  */
-import type { Architecture, Capacity, TaskSize } from "../config/schema.js";
+import type { Architecture, JobCapacity, TaskSize } from "../config/schema.js";
 import type { JobIdentity } from "../state/job-task-size.js";
 
 /** One container the job task runs besides the helper: the user's image, or a service. */
@@ -32,6 +32,8 @@ export interface JobTaskShape {
   build: ContainerSpec;
   services: ContainerSpec[];
   architecture: Architecture;
+  /** Runs on ECS Managed Instances (undefined: Fargate): privileged containers and GPUs are possible only there. */
+  managedInstances?: ManagedInstancesShape;
   /** Helper image (git, git-lfs, gitlab-runner, agent) and its version, part of the cache key. */
   helperImage: string;
   /**
@@ -41,10 +43,17 @@ export interface JobTaskShape {
   registryCredentials?: Readonly<Record<string, string>>;
 }
 
+export interface ManagedInstancesShape {
+  /** The build container and the services run privileged (GitLab's `privileged = true`). */
+  privileged: boolean;
+  /** GPUs reserved for the build container (0: none). */
+  gpus: number;
+}
+
 /** Per-run settings: never part of the task definition, applied as RunTask overrides. */
 export interface JobRunSettings {
   size: TaskSize;
-  capacity: Capacity;
+  capacity: JobCapacity;
 }
 
 /** Identifies the job a task belongs to (tags, logs, janitor). */
@@ -61,7 +70,7 @@ export interface StartedTask {
   taskId: string;
   endpoint: AgentEndpoint;
   /** Capacity the task runs on when it differs from the one asked for (Spot had no capacity: on-demand). */
-  capacity?: Capacity;
+  capacity?: JobCapacity;
   /** The task holds a public IPv4 address (billed per hour while it runs). */
   publicIpv4?: boolean;
 }

@@ -27,6 +27,7 @@ import { Compute, jobFamilyScopeOf } from "./compute.js";
 import { EventPlumbing } from "./events.js";
 import { Functions } from "./functions.js";
 import type { ImageBuild } from "./images.js";
+import { ManagedInstancesCapacity, type ManagedInstancesProps } from "./managed-instances.js";
 import { Monitoring } from "./monitoring.js";
 import { Network } from "./network.js";
 import * as grants from "./permissions.js";
@@ -129,6 +130,13 @@ export interface ServerlessGitlabRunnerProps {
    * @default images/manager/Dockerfile and images/helper/Dockerfile with the repository as build context
    */
   readonly images?: { manager?: ImageBuild; helper?: ImageBuild };
+  /**
+   * ECS Managed Instances for privileged (`docker:dind`) and GPU jobs: EC2 instances AWS launches, patches and
+   * removes when idle. Runner configurations opt in with `jobs.managedInstances` and `jobs.allowPrivileged`.
+   * @default created with default settings when a runner configuration enables `jobs.managedInstances` (with GPU
+   * instances when one allows GPUs); otherwise none
+   */
+  readonly managedInstances?: ManagedInstancesProps;
 }
 
 export class ServerlessGitlabRunner extends Construct {
@@ -146,6 +154,8 @@ export class ServerlessGitlabRunner extends Construct {
   readonly resources: Resources;
   /** This deployment's part of its job task-definition family names: `sgr-job-<jobFamilyScope>-<hash>`. */
   readonly jobFamilyScope: string;
+  /** The Managed Instances capacity, when privileged or GPU jobs are configured. */
+  readonly managedInstances?: ManagedInstancesCapacity;
 
   constructor(scope: Construct, id: string, props: ServerlessGitlabRunnerProps) {
     super(scope, id);
@@ -183,6 +193,15 @@ export class ServerlessGitlabRunner extends Construct {
     const { deadLetterQueue } = this.eventPlumbing;
     const { cluster } = this.compute;
     this.jobFamilyScope = jobFamilyScopeOf(this);
+    const managedInstances = managedInstancesSettings(config, props.managedInstances);
+    if (managedInstances) {
+      this.managedInstances = new ManagedInstancesCapacity(this, "ManagedInstances", {
+        ...managedInstances,
+        cluster,
+        vpc: this.network.vpc,
+        subnets: this.network.subnets,
+      });
+    }
 
     this.resources = {
       eventBusName: this.eventPlumbing.busName,
@@ -206,6 +225,8 @@ export class ServerlessGitlabRunner extends Construct {
       jobFamilyScope: this.jobFamilyScope,
       helperImage: defaultHelperImage(config, this.compute.helperImageUris),
       helperImages: this.compute.helperImageUris,
+      managedInstancesCapacityProvider: this.managedInstances?.capacityProviderName,
+      managedInstancesGpuCapacityProvider: this.managedInstances?.gpuCapacityProviderName,
     };
     const configEnvironment = JSON.stringify(props.configInput ?? config);
     const environment = {
@@ -384,4 +405,15 @@ function webhookReservation(value: number): number {
 function defaultHelperImage(config: Config, uris: Partial<Record<Architecture, string>>): string | undefined {
   const preferred = config.runners[0]?.jobs.defaultArchitecture;
   return (preferred && uris[preferred]) ?? Object.values(uris)[0];
+}
+
+/** The Managed Instances settings to deploy: the ones given, else defaults when a runner configuration uses them. */
+export function managedInstancesSettings(
+  config: Config,
+  given: ManagedInstancesProps | undefined,
+): ManagedInstancesProps | undefined {
+  const jobs = config.runners.map((runner) => runner.jobs.managedInstances);
+  if (!given && !jobs.some((settings) => settings.enabled)) return undefined;
+  const settings = given ?? {};
+  return jobs.some((job) => job.maxGpus > 0) && !settings.gpu ? { ...settings, gpu: {} } : settings;
 }

@@ -44,6 +44,8 @@ export interface JobTaskSizeAttributes {
   taskEphemeralStorageGiB?: number;
   taskArchitecture?: string;
   taskCapacity?: string;
+  /** GPUs of a Managed Instances job (0 or absent: none). */
+  taskGpus?: number;
 }
 
 /** "actual": the size the driver recorded for the job; "default-size": the runner's default job size. */
@@ -61,12 +63,13 @@ export function jobPricing(
   runner: RunnerConfig,
   publicIpv4 = false,
 ): { task: PricedTask; basis: CostBasis } {
-  const { taskCpu, taskMemoryMiB, taskEphemeralStorageGiB, taskArchitecture, taskCapacity } = record;
+  const { taskCpu, taskMemoryMiB, taskEphemeralStorageGiB, taskArchitecture, taskCapacity, taskGpus } =
+    record;
   if (
     positive(taskCpu) &&
     positive(taskMemoryMiB) &&
     (taskArchitecture === "x86_64" || taskArchitecture === "arm64") &&
-    (taskCapacity === "FARGATE" || taskCapacity === "FARGATE_SPOT")
+    (taskCapacity === "FARGATE" || taskCapacity === "FARGATE_SPOT" || taskCapacity === "MANAGED_INSTANCES")
   ) {
     return {
       task: {
@@ -75,6 +78,7 @@ export function jobPricing(
         ephemeralStorageGiB: positive(taskEphemeralStorageGiB) ? taskEphemeralStorageGiB : undefined,
         architecture: taskArchitecture,
         capacity: taskCapacity,
+        gpus: positive(taskGpus) ? taskGpus : undefined,
         publicIpv4,
       },
       basis: "actual",

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PRICE_REGION, PUBLIC_IPV4_USD_HOUR, SPOT_PRICE_FACTOR, taskCost } from "./cost.js";
+import {
+  DEFAULT_PRICE_REGION,
+  MANAGED_INSTANCES_FEE_FACTOR,
+  MANAGED_INSTANCES_PRICES,
+  PUBLIC_IPV4_USD_HOUR,
+  SPOT_PRICE_FACTOR,
+  taskCost,
+} from "./cost.js";
 
 const oneVcpu2Gb = { cpu: 1024, memoryMiB: 2048, architecture: "x86_64", capacity: "FARGATE" } as const;
 
@@ -53,5 +60,22 @@ describe("taskCost", () => {
         10,
       );
     }
+  });
+
+  it("prices a Managed Instances job at its share of the instance plus the management fee", () => {
+    const prices = MANAGED_INSTANCES_PRICES["us-east-1"]!;
+    const task = {
+      cpu: 2048,
+      memoryMiB: 4096,
+      architecture: "x86_64" as const,
+      capacity: "MANAGED_INSTANCES" as const,
+    };
+    const share = 2 * prices.vcpuHour.x86_64 + 4 * prices.gbHour.x86_64;
+    expect(taskCost(task, 3600, "us-east-1").usd).toBeCloseTo(share * (1 + MANAGED_INSTANCES_FEE_FACTOR), 10);
+    // A GPU costs far more than the vCPUs and memory around it; ephemeral storage is the instance's, not billed apart.
+    const gpu = taskCost({ ...task, gpus: 1, ephemeralStorageGiB: 100 }, 3600, "us-east-1").usd;
+    expect(gpu).toBeCloseTo((share + prices.gpuHour) * (1 + MANAGED_INSTANCES_FEE_FACTOR), 10);
+    expect(taskCost(task, 3600, "eu-central-1").usd).toBeGreaterThan(taskCost(task, 3600, "us-east-1").usd);
+    expect(taskCost(task, 3600, "ap-south-1").priceRegion).toBe(DEFAULT_PRICE_REGION);
   });
 });

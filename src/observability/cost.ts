@@ -1,10 +1,10 @@
 /**
- * What Fargate compute costs: a per-region price table and the cost of one task run. Used by the CLI's
+ * What Fargate (and ECS Managed Instances) compute costs: a per-region price table and the cost of one task run. Used by the CLI's
  * `status` (estimated cost this month) and for cost per job. Prices are public list prices (Linux, USD, per
  * hour) and change rarely; Fargate Spot is priced as a discount on on-demand because its real price moves
  * per region and over time. An estimate, never a bill: the AWS bill stays the source of truth.
  */
-import type { Architecture, Capacity } from "../config/schema.js";
+import type { Architecture, JobCapacity } from "../config/schema.js";
 
 /** On-demand Fargate list prices for Linux tasks, USD per hour. */
 export interface FargatePrices {
@@ -44,15 +44,58 @@ export const FARGATE_PRICES: Readonly<Record<string, FargatePrices>> = {
 };
 export const DEFAULT_PRICE_REGION = "us-east-1";
 
+/**
+ * ECS Managed Instances: a job pays its share of the EC2 instance it is placed on plus the Managed Instances
+ * management fee on that share. The EC2 rates are general-purpose on-demand list prices (m7i.large for x86_64,
+ * m7g.large for arm64) split per vCPU and per GB in Fargate's own vCPU:GB price ratio; `gpuHour` is what a
+ * g5.xlarge costs beyond its vCPUs and memory (one NVIDIA A10G).
+ */
+export interface ManagedInstancesPrices {
+  vcpuHour: Record<Architecture, number>;
+  gbHour: Record<Architecture, number>;
+  gpuHour: number;
+}
+
+/**
+ * The management fee as a fraction of the instance's on-demand price. AWS prices it per instance type, per hour;
+ * for current general-purpose types it is about this share of the instance's own price.
+ */
+export const MANAGED_INSTANCES_FEE_FACTOR = 0.12;
+
+const MI_US_EAST: ManagedInstancesPrices = {
+  vcpuHour: { x86_64: 0.03502, arm64: 0.02834 },
+  gbHour: { x86_64: 0.003845, arm64: 0.003116 },
+  gpuHour: 0.805,
+};
+
+/** Regions with a known Managed Instances price; the same fallback as FARGATE_PRICES. */
+export const MANAGED_INSTANCES_PRICES: Readonly<Record<string, ManagedInstancesPrices>> = {
+  "us-east-1": MI_US_EAST,
+  "us-east-2": MI_US_EAST,
+  "us-west-2": MI_US_EAST,
+  "eu-west-1": {
+    vcpuHour: { x86_64: 0.03905, arm64: 0.03155 },
+    gbHour: { x86_64: 0.004288, arm64: 0.003469 },
+    gpuHour: 0.89,
+  },
+  "eu-central-1": {
+    vcpuHour: { x86_64: 0.04199, arm64: 0.03378 },
+    gbHour: { x86_64: 0.004609, arm64: 0.003709 },
+    gpuHour: 0.97,
+  },
+};
+
 /** The size and placement of one task, as far as price is concerned. */
 export interface PricedTask {
   cpu: number;
   memoryMiB: number;
   ephemeralStorageGiB?: number;
   architecture: Architecture;
-  capacity: Capacity;
+  capacity: JobCapacity;
   /** The task holds a public IPv4 address while it runs. */
   publicIpv4?: boolean;
+  /** GPUs reserved for the task (Managed Instances only). */
+  gpus?: number;
 }
 
 export interface CostEstimate {
@@ -79,6 +122,16 @@ export function taskCost(task: PricedTask, seconds: number, region: string): Cos
   const hours = Math.max(seconds, 60) / 3600;
   const vcpu = task.cpu / 1024;
   const memoryGb = task.memoryMiB / 1024;
+  const address = task.publicIpv4 ? hours * PUBLIC_IPV4_USD_HOUR : 0;
+  if (task.capacity === "MANAGED_INSTANCES") {
+    const mi = MANAGED_INSTANCES_PRICES[priceRegion] ?? MI_US_EAST;
+    const instanceShare =
+      hours *
+      (vcpu * mi.vcpuHour[task.architecture] +
+        memoryGb * mi.gbHour[task.architecture] +
+        (task.gpus ?? 0) * mi.gpuHour);
+    return { usd: instanceShare * (1 + MANAGED_INSTANCES_FEE_FACTOR) + address, priceRegion };
+  }
   const extraStorageGb = Math.max(
     0,
     (task.ephemeralStorageGiB ?? INCLUDED_STORAGE_GIB) - INCLUDED_STORAGE_GIB,
@@ -89,6 +142,5 @@ export function taskCost(task: PricedTask, seconds: number, region: string): Cos
       memoryGb * prices.gbHour[task.architecture] +
       extraStorageGb * prices.storageGbHour);
   const factor = task.capacity === "FARGATE_SPOT" ? SPOT_PRICE_FACTOR : 1;
-  const address = task.publicIpv4 ? hours * PUBLIC_IPV4_USD_HOUR : 0;
   return { usd: onDemand * factor + address, priceRegion };
 }

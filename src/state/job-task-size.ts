@@ -29,12 +29,14 @@ export async function recordJobTaskSize(
   const projectId = Number(identity.projectId);
   const jobId = Number(identity.jobId);
   if (!Number.isSafeInteger(projectId) || !Number.isSafeInteger(jobId)) return false;
-  const values: Required<JobTaskSizeAttributes> = {
+  const values: JobTaskSizeAttributes = {
     taskCpu: task.cpu,
     taskMemoryMiB: task.memoryMiB,
     taskEphemeralStorageGiB: task.ephemeralStorageGiB ?? INCLUDED_STORAGE_GIB,
     taskArchitecture: task.architecture,
     taskCapacity: task.capacity,
+    // Only a GPU job's record says so: every other record stays as it was.
+    ...(task.gpus ? { taskGpus: task.gpus } : {}),
   };
   try {
     await db.send(

@@ -292,6 +292,23 @@ describe("driver on the local backend", () => {
     await expectOk(job.stage(["cleanup"]));
   });
 
+  it("refuses a privileged job on a runner that does not allow it, as a system failure with the reason", async () => {
+    for (const request of [
+      { variables: { SGR_PRIVILEGED: "true" }, reason: "SGR_PRIVILEGED=true" },
+      { payload: { services: [{ name: "docker:27-dind" }] }, reason: "the service docker:27-dind" },
+    ]) {
+      const job = fakeJob({ client, baseEnv, variables: request.variables, payload: request.payload });
+      await job.stage(["config"]);
+      const prepare = await job.stage(["prepare"]);
+      expect(prepare.code).toBe(2);
+      expect(prepare.stdout).toContain(
+        `ERROR: Job task preparation failed: this job needs a privileged container (${request.reason}`,
+      );
+      expect(prepare.stdout).toContain("jobs.allowPrivileged is false in its configuration");
+      await expectOk(job.stage(["cleanup"]));
+    }
+  });
+
   it("fails prepare as a system failure, with the reason, when a service image is not available", async () => {
     const job = fakeJob({ client, baseEnv, payload: { services: [{ name: "postgres:16" }] } });
     await job.stage(["config"]);

@@ -51,7 +51,9 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), "sgr-scan-"));
   const templatePath = join(dir, "stack.template.json");
   const input: unknown = JSON.parse(readFileSync(join(PROJECT_ROOT, "config/example.json"), "utf8"));
-  writeFileSync(templatePath, JSON.stringify(synthesize(input, "SgrScan").template.toJSON(), null, 1));
+  // Plus Managed Instances (general and GPU), so the scan covers every resource the stack can hold.
+  const template = synthesize(input, "SgrScan", { managedInstances: { gpu: {} } }).template.toJSON();
+  writeFileSync(templatePath, JSON.stringify(template, null, 1));
   const [lintOut, checkovOut] = await Promise.all([
     scan(cfnLint, ["--format", "json", templatePath]),
     scan(checkov, [

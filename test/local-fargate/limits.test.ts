@@ -6,8 +6,9 @@
  * ephemeralStorage 21–200 GiB); ECS Developer Guide, "Stopped tasks error codes" (CannotPullContainerError,
  * TaskFailedToStart) and "Fargate task architecture" (runtimePlatform).
  */
-import { type ECSServiceException, RegisterTaskDefinitionCommand, RunTaskCommand } from "@aws-sdk/client-ecs";
+import { RegisterTaskDefinitionCommand, RunTaskCommand } from "@aws-sdk/client-ecs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rejection } from "./rejection.js";
 import { IMAGE_REPO } from "./test-images.js";
 import { startTestbed, type Testbed } from "./testbed.js";
 
@@ -18,16 +19,6 @@ beforeAll(async () => {
 afterAll(async () => bed?.close());
 
 const sh = (script: string) => ({ entryPoint: ["/bin/sh", "-c"], command: [script] });
-
-async function rejection(promise: Promise<unknown>): Promise<{ name: string; message: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    const e = err as ECSServiceException;
-    return { name: e.name, message: e.message };
-  }
-  throw new Error("the call was accepted");
-}
 
 describe("Fargate's limits", () => {
   it("accepts only Fargate's task cpu/memory pairs at registration", async () => {

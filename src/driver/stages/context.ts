@@ -5,6 +5,7 @@ import type { EmfWriter } from "../../observability/emf.js";
 import type { Backend, JobIdentity } from "../backend.js";
 import type { AgentChannel } from "../channel/agent-channel.js";
 import type { StageEnv } from "../job-spec.js";
+import type { PlacementCaps } from "../placement.js";
 import type { JobCaps } from "../sizing.js";
 
 export interface StageIO {
@@ -46,7 +47,7 @@ export interface JobTaskUsage {
   costEmitted?: boolean;
 }
 
-export interface RunnerJobSettings extends JobCaps {
+export interface RunnerJobSettings extends JobCaps, PlacementCaps {
   defaultImage: string;
   /** Registry host → Secrets Manager ARN (`jobs.registryCredentials`); absent: none configured. */
   registryCredentials?: Readonly<Record<string, string>>;

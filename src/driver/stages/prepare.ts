@@ -22,6 +22,7 @@ import {
   type StageIO,
 } from "./context.js";
 import { saveJobFile } from "./job-file.js";
+import { jobCapacity, placeJob, placementNote } from "./job-placement.js";
 import { emitJobTaskRunning } from "./phase-metrics.js";
 
 const SERVICE_WAIT_MS = 30_000;
@@ -36,7 +37,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
   try {
     const identity = identityFrom(io.env);
     const settings = ctx.jobSettings(io.env);
-    const spec = await readJobSpec(io.env, settings.defaultImage);
+    const spec = placeJob(await readJobSpec(io.env, settings.defaultImage), io.env, settings);
     const resolved = resolveSettings(spec.sizeRequest, settings);
     const access = registryAccessWarnings(
       [spec.build, ...spec.services],
@@ -54,22 +55,27 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
       build: spec.build,
       services: spec.services,
       architecture: resolved.architecture,
+      managedInstances: spec.placement.managedInstances
+        ? { privileged: spec.placement.privileged, gpus: spec.placement.gpus }
+        : undefined,
       helperImage: HELPER_IMAGE,
       registryCredentials: settings.registryCredentials,
     };
     const agentSecret = randomBytes(32).toString("hex");
     const { size } = resolved;
+    const capacity = jobCapacity(spec.placement, resolved.capacity);
     io.stdout(
       line(
         `Starting job task for image ${spec.build.image} (${size.cpu / 1024} vCPU, ${size.memoryMiB} MiB, ` +
-          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${resolved.capacity}) on the ${backend.name} backend`,
+          `${size.ephemeralStorageGiB} GiB disk, ${resolved.architecture}, ${capacity}${placementNote(spec.placement)}) ` +
+          `on the ${backend.name} backend`,
       ),
     );
     const task = await backend.startTask(
       {
         identity,
         shape,
-        settings: { size, capacity: resolved.capacity },
+        settings: { size, capacity },
         agentSecret,
         // What the backend decided on the job's behalf (e.g. on-demand because Spot had no capacity) belongs in the job log.
         notice: (text) => io.stdout(line(text)),
@@ -82,8 +88,9 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         ...size,
         architecture: resolved.architecture,
         // The backend says when it ran the task on another capacity than asked (Spot had none: on-demand).
-        capacity: task.capacity ?? resolved.capacity,
+        capacity: task.capacity ?? capacity,
         publicIpv4: task.publicIpv4,
+        gpus: spec.placement.gpus || undefined,
       },
       startedAtMs: Date.now(),
     };

@@ -15,6 +15,7 @@ import {
 import { clientError, EcsError, invalidParameter } from "./ecs-errors.js";
 import { checkContainerForFargate, checkFargateTaskDefinition, checkOverrides } from "./fargate-limits.js";
 import type { Faults } from "./faults.js";
+import { ManagedInstances } from "./managed-instances.js";
 import type { MotoClients } from "./moto-clients.js";
 import { type RuntimeContext, TaskRuntime } from "./task-runtime.js";
 
@@ -35,6 +36,9 @@ export class EcsTaskApi {
     private readonly faults: Faults,
     private readonly context: () => Omit<RuntimeContext, "stuckInPending">,
   ) {}
+
+  /** The Managed Instances capacity providers this ECS has (none unless the instance is started with some). */
+  managedInstances = new ManagedInstances({ capacityProviders: [] });
 
   /** The operations served here; anything else goes to moto. Tag calls are ours only for task ARNs. */
   handles(operation: string, body: Json): boolean {
@@ -70,6 +74,7 @@ export class EcsTaskApi {
   checkRegistration(body: Json): void {
     const requires = (body.requiresCompatibilities as string[] | undefined) ?? [];
     if (requires.includes("FARGATE")) checkFargateTaskDefinition(body);
+    if (requires.includes("MANAGED_INSTANCES")) this.managedInstances.checkRegistration(body);
   }
 
   private clusterName(cluster: unknown): string {
@@ -110,7 +115,7 @@ export class EcsTaskApi {
     return definition;
   }
 
-  private capacityOf(input: RunTaskCommandInput): "FARGATE" | "FARGATE_SPOT" {
+  private capacityOf(input: RunTaskCommandInput): string {
     const strategy = input.capacityProviderStrategy ?? [];
     if (input.launchType && strategy.length > 0) {
       throw invalidParameter(
@@ -124,7 +129,8 @@ export class EcsTaskApi {
       return "FARGATE";
     }
     for (const item of strategy) {
-      if (item.capacityProvider !== "FARGATE" && item.capacityProvider !== "FARGATE_SPOT") {
+      const known = ["FARGATE", "FARGATE_SPOT"].includes(item.capacityProvider ?? "");
+      if (!known && !this.managedInstances.isProvider(item.capacityProvider)) {
         throw invalidParameter(
           `The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.`,
         );
@@ -134,7 +140,7 @@ export class EcsTaskApi {
     const chosen =
       strategy.find((s) => (s.base ?? 0) > 0) ??
       [...strategy].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))[0]!;
-    return chosen.capacityProvider as "FARGATE" | "FARGATE_SPOT";
+    return chosen.capacityProvider!;
   }
 
   private async runTask(input: RunTaskCommandInput): Promise<Json> {
@@ -153,10 +159,14 @@ export class EcsTaskApi {
     const clusterArn = await this.clusterArn(input.cluster);
     const capacity = this.capacityOf(input);
     const definition = await this.taskDefinition(input.taskDefinition);
-    const compat = definition.requiresCompatibilities ?? [];
-    if (!compat.includes("FARGATE"))
-      throw invalidParameter("Task definition does not support launch_type FARGATE.");
-    for (const container of definition.containerDefinitions ?? []) checkContainerForFargate(container);
+    const onManagedInstances = this.managedInstances.isProvider(capacity);
+    if (onManagedInstances) this.managedInstances.checkRun(definition);
+    else {
+      const compat = definition.requiresCompatibilities ?? [];
+      if (!compat.includes("FARGATE"))
+        throw invalidParameter("Task definition does not support launch_type FARGATE.");
+      for (const container of definition.containerDefinitions ?? []) checkContainerForFargate(container);
+    }
     const vpc = input.networkConfiguration?.awsvpcConfiguration;
     if (!vpc) {
       throw invalidParameter(
@@ -190,8 +200,10 @@ export class EcsTaskApi {
             tags: structuredClone(input.tags ?? []),
             subnetId: vpc.subnets![0]!,
             enableExecuteCommand: input.enableExecuteCommand ?? false,
+            instanceStartMs: onManagedInstances ? this.managedInstances.place(capacity) : 0,
           },
         );
+        if (onManagedInstances) void runtime.finished.then(() => this.managedInstances.release(capacity));
         this.tasks.set(arn, runtime);
         (response.tasks as Task[]).push(runtime.describe(false));
       }

@@ -17,6 +17,7 @@ import { TaskEvents } from "./events.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Faults } from "./faults.js";
 import { LoopbackAddressPool, processAddressPool } from "./ip-pool.js";
+import { ManagedInstances, type ManagedInstancesOptions } from "./managed-instances.js";
 import { motoClients } from "./moto-clients.js";
 import { leftovers, livePodmanChildren, removeAll } from "./podman.js";
 import { type PhaseDelays, type ProfileName, phaseDelays } from "./profiles.js";
@@ -52,6 +53,8 @@ export interface LocalFargateOptions {
   /** Addresses 127.0.0.<first>…<last> (default: 2…254, one pool shared by every instance in the process, starting
    * at a random address). */
   addressPool?: { first: number; last: number };
+  /** ECS Managed Instances capacity providers (privileged tasks allowed there only; an instance start delay). */
+  managedInstances?: ManagedInstancesOptions;
 }
 
 export interface TaskRecord {
@@ -106,6 +109,7 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
     exits,
     logDir,
   }));
+  if (options.managedInstances) api.managedInstances = new ManagedInstances(options.managedInstances);
   const proxy = new LocalFargateProxy({
     motoEndpoint: options.motoEndpoint,
     api,

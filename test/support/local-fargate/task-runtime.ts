@@ -14,6 +14,7 @@ import type { ExitWatcher } from "./exit-watcher.js";
 import { runHealthChecks } from "./health-check.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
+import { managedInstancesCreateArgs } from "./managed-instances.js";
 import type { MotoClients } from "./moto-clients.js";
 import { INSTANCE_LABEL, podman } from "./podman.js";
 import { type PhaseDelays, pullDelayMs } from "./profiles.js";
@@ -85,7 +86,8 @@ export interface TaskLaunch {
   cpu: number;
   memory: number;
   ephemeralGiB: number;
-  capacityProvider: "FARGATE" | "FARGATE_SPOT";
+  /** FARGATE, FARGATE_SPOT or a Managed Instances capacity provider (managed-instances.ts). */
+  capacityProvider: string;
   launchType?: "FARGATE";
   overrides: Task["overrides"];
   startedBy?: string;
@@ -93,6 +95,8 @@ export interface TaskLaunch {
   tags: { key?: string; value?: string }[];
   subnetId: string;
   enableExecuteCommand: boolean;
+  /** Managed Instances: the instance launch this task waits for while PROVISIONING (0: an instance is up). */
+  instanceStartMs?: number;
 }
 
 export class TaskRuntime {
@@ -303,7 +307,9 @@ export class TaskRuntime {
 
   private async run(): Promise<void> {
     try {
-      await this.phase(this.ctx.delays.provisioningMs + this.ctx.delays.eniAttachMs);
+      await this.phase(
+        (this.launch.instanceStartMs ?? 0) + this.ctx.delays.provisioningMs + this.ctx.delays.eniAttachMs,
+      );
       this.attachEni();
       this.setStatus("PENDING");
       if (this.ctx.stuckInPending) await this.unlessStopped(new Promise<never>(() => undefined));
@@ -452,7 +458,7 @@ export class TaskRuntime {
         volumes: this.volumes,
         logFile: this.logFile(c),
       });
-      await this.createOrFail(args, podmanEnvironment(c.environment));
+      await this.createOrFail(managedInstancesCreateArgs(c.def, args), podmanEnvironment(c.environment));
     }
   }
 

@@ -42,7 +42,13 @@ interface Harness {
   slept: number[];
 }
 
-function harness(configure: (fake: FakeEcs) => void): Harness {
+function harness(
+  configure: (fake: FakeEcs) => void,
+  managedInstances: {
+    managedInstancesCapacityProvider?: string;
+    managedInstancesGpuCapacityProvider?: string;
+  } = {},
+): Harness {
   const fake = new FakeEcs().on("ListTasks", () => ({ taskArns: [] }));
   configure(fake);
   const h: Harness = {
@@ -65,6 +71,7 @@ function harness(configure: (fake: FakeEcs) => void): Harness {
       },
       invalidate: (family) => h.invalidated.push(family),
     },
+    ...managedInstances,
     pollIntervalMs: 100,
     addressTimeoutMs: 60_000,
     sleep: async (ms) => {
@@ -470,5 +477,77 @@ describe("fargate backend: task state and stopping (fake ECS)", () => {
     await expect(h.backend.stopTask(TASK_ARN, "cleanup")).rejects.toThrow(
       /could not stop job task.*not authorized/,
     );
+  });
+});
+
+describe("fargate backend: Managed Instances jobs (fake ECS)", () => {
+  const managed = request({
+    shape: {
+      build: { name: "build", image: "docker:27" },
+      services: [{ name: "svc-0", image: "docker:27-dind" }],
+      architecture: "x86_64",
+      helperImage: "helper:1",
+      managedInstances: { privileged: true, gpus: 0 },
+    },
+    settings: {
+      size: { cpu: 2048, memoryMiB: 4096, ephemeralStorageGiB: 50 },
+      capacity: "MANAGED_INSTANCES",
+    },
+  });
+
+  it("runs on the deployment's Managed Instances capacity provider, without a Spot fallback", async () => {
+    const h = harness(
+      (fake) =>
+        fake.on("RunTask", () => ({
+          tasks: [{ taskArn: TASK_ARN, lastStatus: "PROVISIONING", attachments: eni("10.0.0.5") }],
+        })),
+      { managedInstancesCapacityProvider: "sgr-managed-instances" },
+    );
+    const started = await h.backend.startTask(managed);
+    expect(started.endpoint.host).toBe("10.0.0.5");
+    expect(h.fake.callsOf("RunTask").map((r) => r.capacityProviderStrategy)).toEqual([
+      [{ capacityProvider: "sgr-managed-instances", weight: 1 }],
+    ]);
+    // Its interface has a private address only (priced without one); the job goes out through the subnets' NAT.
+    expect(started.publicIpv4).toBe(false);
+    expect(h.fake.callsOf("RunTask")[0]).toMatchObject({
+      networkConfiguration: { awsvpcConfiguration: { assignPublicIp: "DISABLED" } },
+    });
+  });
+
+  it("runs a GPU job on the GPU instances' capacity provider", async () => {
+    const h = harness(
+      (fake) =>
+        fake.on("RunTask", () => ({
+          tasks: [{ taskArn: TASK_ARN, lastStatus: "PROVISIONING", attachments: eni("10.0.0.6") }],
+        })),
+      { managedInstancesCapacityProvider: "general", managedInstancesGpuCapacityProvider: "gpu" },
+    );
+    const gpuJob = {
+      ...managed,
+      shape: { ...managed.shape, managedInstances: { privileged: false, gpus: 1 } },
+    };
+    await h.backend.startTask(gpuJob);
+    expect(h.fake.callsOf("RunTask")[0]?.capacityProviderStrategy).toEqual([
+      { capacityProvider: "gpu", weight: 1 },
+    ]);
+    const none = harness(() => {}, { managedInstancesCapacityProvider: "general" });
+    await expect(none.backend.startTask(gpuJob)).rejects.toThrow(/with GPUs.*managedInstances\.gpu option/);
+  });
+
+  it("sends no ephemeral storage override (the instance's task volume holds the job)", () => {
+    const overrides = jobTaskOverrides(managed);
+    expect(overrides.ephemeralStorage).toBeUndefined();
+    expect(overrides).toMatchObject({ cpu: "2048", memory: "4096" });
+  });
+
+  it("fails clearly when the deployment has no Managed Instances capacity provider", async () => {
+    const h = harness(() => {});
+    const failure = await h.backend.startTask(managed).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(FargateBackendError);
+    expect((failure as Error).message).toMatch(
+      /needs ECS Managed Instances, but this deployment has no such capacity provider/,
+    );
+    expect(h.fake.callsOf("RunTask")).toHaveLength(0);
   });
 });

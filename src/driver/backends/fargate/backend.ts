@@ -15,7 +15,7 @@ import {
   type TaskOverride,
 } from "@aws-sdk/client-ecs";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
-import type { Architecture, Capacity } from "../../../config/schema.js";
+import type { Architecture, JobCapacity } from "../../../config/schema.js";
 import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../../fargate/ecs.js";
 import {
   CapacityUnavailableError,
@@ -72,6 +72,10 @@ export interface FargateBackendOptions {
    * replaces the shape's helperImage: the deployment, not the driver's default, knows which image ECS can pull.
    */
   helperImageFor?: (architecture: Architecture) => string | undefined;
+  /** The deployment's ECS Managed Instances capacity provider (resources.managedInstancesCapacityProvider), if any. */
+  managedInstancesCapacityProvider?: string;
+  /** Its GPU instances' capacity provider (resources.managedInstancesGpuCapacityProvider), if any. */
+  managedInstancesGpuCapacityProvider?: string;
   /** Port the agent listens on (default AGENT_CHANNEL_PORT). */
   agentPort?: number;
   logger?: Pick<Logger, "info" | "warn">;
@@ -136,8 +140,10 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
       ...serviceOverrides(request),
     ],
   };
-  // 20 GiB is what Fargate gives without asking; the override accepts only 21–200.
-  if (size.ephemeralStorageGiB > 20) overrides.ephemeralStorage = { sizeInGiB: size.ephemeralStorageGiB };
+  // 20 GiB is what Fargate gives without asking; the override accepts only 21–200. Managed Instances tasks use
+  // the instance's task volume instead (the capacity provider's storage setting) and take no such override.
+  if (size.ephemeralStorageGiB > 20 && request.settings.capacity !== "MANAGED_INSTANCES")
+    overrides.ephemeralStorage = { sizeInGiB: size.ephemeralStorageGiB };
   const length = JSON.stringify(overrides).length;
   if (length > MAX_OVERRIDES_CHARS) {
     throw new FargateBackendError(
@@ -152,7 +158,7 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
  * RunTask idempotency token (≤ 64 chars): the same request retried (SDK retry, throttling) starts one task,
  * while a new preparation attempt (new secret) or the on-demand fallback gets a new task.
  */
-function clientTokenFor(request: StartTaskRequest, capacity: Capacity): string {
+function clientTokenFor(request: StartTaskRequest, capacity: JobCapacity): string {
   const { identity } = request;
   return createHash("sha256")
     .update(
@@ -310,6 +316,10 @@ export class FargateBackend implements Backend {
     definition: ResolvedTaskDefinition,
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
+    // Managed Instances have no fallback: a privileged or GPU job cannot run on Fargate.
+    if (request.settings.capacity === "MANAGED_INSTANCES") {
+      return this.launch(request, definition, "MANAGED_INSTANCES", signal);
+    }
     try {
       const started = await withSpotFallback(
         request.settings.capacity,
@@ -335,15 +345,16 @@ export class FargateBackend implements Backend {
   private async launch(
     request: StartTaskRequest,
     definition: ResolvedTaskDefinition,
-    capacity: Capacity,
+    capacity: JobCapacity,
     signal: AbortSignal | undefined,
   ): Promise<StartedTask> {
     if (signal?.aborted) throw abortError(signal);
+    const capacityProvider = this.capacityProviderFor(capacity, request.shape.managedInstances?.gpus ?? 0);
     const input: RunTaskCommandInput = {
       cluster: this.options.cluster,
       taskDefinition: definition.arn,
       count: 1,
-      capacityProviderStrategy: [{ capacityProvider: capacity, weight: 1 }],
+      capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
       overrides: jobTaskOverrides(request),
       startedBy: startedByFor(request.identity.managerTaskId),
       tags: jobTaskTags(request.identity),
@@ -353,7 +364,7 @@ export class FargateBackend implements Backend {
         awsvpcConfiguration: {
           subnets: [...this.options.subnetIds],
           securityGroups: [...this.options.securityGroupIds],
-          assignPublicIp: this.options.assignPublicIp ? "ENABLED" : "DISABLED",
+          assignPublicIp: this.publicIpFor(capacity) ? "ENABLED" : "DISABLED",
         },
       },
       clientToken: clientTokenFor(request, capacity),
@@ -374,14 +385,35 @@ export class FargateBackend implements Backend {
       jobId: request.identity.jobId,
     });
     const started = await this.reachable(task, signal, capacity);
-    return { ...started, publicIpv4: this.options.assignPublicIp };
+    return { ...started, publicIpv4: this.publicIpFor(capacity) };
+  }
+
+  /** Fargate tasks get a public address where the deployment gives one; Managed Instances tasks never do. */
+  private publicIpFor(capacity: JobCapacity): boolean {
+    return this.options.assignPublicIp && capacity !== "MANAGED_INSTANCES";
+  }
+
+  /** The ECS capacity provider of a job capacity: Fargate's own, or the deployment's Managed Instances one. */
+  private capacityProviderFor(capacity: JobCapacity, gpus: number): string {
+    if (capacity !== "MANAGED_INSTANCES") return capacity;
+    const provider =
+      gpus > 0
+        ? this.options.managedInstancesGpuCapacityProvider
+        : this.options.managedInstancesCapacityProvider;
+    if (!provider) {
+      throw new FargateBackendError(
+        `this job needs ECS Managed Instances${gpus > 0 ? " with GPUs" : ""}, but this deployment has no such ` +
+          `capacity provider (the construct's managedInstances${gpus > 0 ? ".gpu" : ""} option)`,
+      );
+    }
+    return provider;
   }
 
   /** Polls DescribeTasks (backing off) until the task's ENI has an address; stops the task on timeout or cancel. */
   private async reachable(
     first: Task,
     signal: AbortSignal | undefined,
-    capacity?: Capacity,
+    capacity?: JobCapacity,
   ): Promise<StartedTask> {
     const taskArn = first.taskArn!;
     const port = this.options.agentPort ?? AGENT_CHANNEL_PORT;

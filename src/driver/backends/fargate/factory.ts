@@ -66,6 +66,8 @@ export function createFargateBackend(deps: FargateBackendDeps): {
     assignPublicIp: resources.assignPublicIp,
     taskDefinitions,
     helperImageFor: (architecture) => deployedHelperImage(resources, architecture),
+    managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
+    managedInstancesGpuCapacityProvider: resources.managedInstancesGpuCapacityProvider,
     logger: deps.logger,
   });
   return { backend, taskDefinitions };

@@ -24,6 +24,7 @@ import { buildContainerCommand, SHARED_DIR } from "../../../agent/build-loop.js"
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
 import { registryHostOf } from "../../../config/registry-hosts.js";
 import type { ContainerSpec, JobTaskShape } from "../../backend.js";
+import { managedInstancesLayout } from "./managed-instances-layout.js";
 
 /** Every job task-definition family starts with this. */
 export const JOB_FAMILY_PREFIX = "sgr-job-";
@@ -253,7 +254,7 @@ export function jobTaskDefinitionRequest(
   settings: JobTaskDefinitionSettings,
 ): JobTaskDefinitionRequest {
   validateShape(shape);
-  const body: Omit<RegisterTaskDefinitionCommandInput, "family"> = {
+  const fargateBody: Omit<RegisterTaskDefinitionCommandInput, "family"> = {
     networkMode: "awsvpc",
     requiresCompatibilities: ["FARGATE"],
     // Fargate's smallest size; every RunTask overrides it with the job's size.
@@ -275,6 +276,7 @@ export function jobTaskDefinitionRequest(
       ...shape.services.map((spec) => serviceContainer(spec, shape, settings)),
     ],
   };
+  const body = managedInstancesLayout(fargateBody, shape, BUILD_CONTAINER);
   const canonical = canonicalJson({ layout: LAYOUT_VERSION, body });
   const shapeHash = createHash("sha256").update(canonical).digest("hex").slice(0, HASH_LENGTH);
   const family = `${jobFamilyPrefix(settings.familyScope)}${shapeHash}`;
