@@ -93,6 +93,27 @@ describe("build loop + step runner", () => {
     }
   });
 
+  it("waits for a build loop that starts reading after the first build step was asked for", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "sgr-late-loop-"));
+    dirs.push(shared);
+    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
+    await runner.init();
+    const started = runner.start("1-build_script", "build", "echo late");
+    await new Promise((r) => setTimeout(r, 1_500));
+    const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
+      env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
+    });
+    try {
+      const step = await started;
+      while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
+      expect(step.exitCode).toBe(0);
+      expect(readFileSync(step.outPath, "utf8")).toBe("late\n");
+    } finally {
+      loop.kill("SIGKILL");
+      await runner.close();
+    }
+  });
+
   it("adds service aliases to the hosts file, or warns once in the job log when the image's user cannot", async () => {
     const shared = mkdtempSync(join(tmpdir(), "sgr-hosts-"));
     dirs.push(shared);

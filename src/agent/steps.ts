@@ -15,6 +15,8 @@ import type { StepTarget } from "./protocol.js";
 /** Time a step gets between SIGTERM and SIGKILL when cancelled (the driver must stop it within 2 s). */
 export const STOP_GRACE_MS = 1000;
 const POLL_MS = 50;
+/** How long a build step waits for the build loop to read its FIFO (it polls for the FIFO once a second). */
+const BUILD_LOOP_WAIT_MS = 10_000;
 
 export class Step {
   exitCode: number | undefined;
@@ -203,21 +205,34 @@ export class StepRunner {
   }
 
   private async startBuild(step: Step): Promise<void> {
-    let fifo: Awaited<ReturnType<typeof open>>;
-    try {
-      // Non-blocking: fails at once (ENXIO) when the build container's loop is not reading.
-      fifo = await open(
-        join(this.options.sharedDir, CONTROL_FIFO),
-        constants.O_WRONLY | constants.O_NONBLOCK,
-      );
-    } catch {
-      // Not the script's failure: the driver reports it as a system failure.
-      throw new Error("the build container is not running (does the job image have a POSIX shell, sh?)");
-    }
+    const fifo = await this.openControlFifo();
     try {
       await fifo.write(`run ${step.id}\n`);
     } finally {
       await fifo.close();
+    }
+  }
+
+  /**
+   * The write end of the build loop's FIFO. Non-blocking, so it fails (ENXIO) while no loop reads; the loop polls
+   * for the FIFO once a second after its container starts, so a first build step may come before it reads: wait
+   * that long before calling the build container gone.
+   */
+  private async openControlFifo(): Promise<Awaited<ReturnType<typeof open>>> {
+    const deadline = Date.now() + BUILD_LOOP_WAIT_MS;
+    for (;;) {
+      try {
+        return await open(
+          join(this.options.sharedDir, CONTROL_FIFO),
+          constants.O_WRONLY | constants.O_NONBLOCK,
+        );
+      } catch {
+        // Not the script's failure: the driver reports it as a system failure.
+        if (Date.now() >= deadline) {
+          throw new Error("the build container is not running (does the job image have a POSIX shell, sh?)");
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
   }
 

@@ -95,12 +95,17 @@ describe("config.toml rendering", () => {
     }
   });
 
-  it("uses the S3 cache bucket with IAM credentials, shared between the runner's managers", () => {
+  it("uses the S3 cache bucket with IAM credentials over IPv4, shared between the runner's managers", () => {
     const cache = parsed(render()).runners[0]!.cache;
     expect(cache).toEqual({
       Type: "s3",
       Shared: true,
-      s3: { BucketName: "sgr-cache-123", BucketLocation: "eu-west-1", AuthenticationType: "iam" },
+      s3: {
+        BucketName: "sgr-cache-123",
+        BucketLocation: "eu-west-1",
+        AuthenticationType: "iam",
+        DualStack: false,
+      },
     });
     expect(JSON.stringify(cache)).not.toMatch(/AccessKey|SecretKey/);
   });
@@ -110,6 +115,7 @@ describe("config.toml rendering", () => {
     expect(parsed(render({ cache: { bucketName: "b" } })).runners[0]!.cache?.s3).toEqual({
       BucketName: "b",
       AuthenticationType: "iam",
+      DualStack: false,
     });
   });
 

@@ -83,6 +83,10 @@ function cacheSection(cache: CacheSettings): Record<string, unknown> {
       ...(cache.region ? { BucketLocation: cache.region } : {}),
       // The manager task role signs the pre-signed URLs jobs use; no keys in the file.
       AuthenticationType: "iam",
+      // Tasks reach S3 over IPv4 (a public address, a NAT or the S3 gateway endpoint). gitlab-runner's default,
+      // dual-stack, also makes the AWS SDK refuse any endpoint override (AWS_ENDPOINT_URL_S3, e.g. FIPS or an
+      // interface endpoint) with "DualStack and custom endpoint are not supported", and then no cache URL is signed.
+      DualStack: false,
     },
   };
 }
