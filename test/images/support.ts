@@ -57,7 +57,12 @@ export async function runDetached(
 }
 
 /** stdout and stderr of a podman command together, whatever its exit code. */
-export function podmanOutput(args: readonly string[]): Promise<string> {
+export async function podmanOutput(args: readonly string[]): Promise<string> {
+  return (await podmanResult(args)).output;
+}
+
+/** podman's exit code and its stdout and stderr together. */
+export function podmanResult(args: readonly string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("podman", args, { env: withContainerEnv(), stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -68,7 +73,7 @@ export function podmanOutput(args: readonly string[]): Promise<string> {
       out += c.toString();
     });
     child.on("error", reject);
-    child.on("close", () => resolve(out));
+    child.on("close", (code) => resolve({ code: code ?? -1, output: out }));
   });
 }
 
