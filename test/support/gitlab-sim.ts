@@ -132,6 +132,7 @@ export class GitLabSim {
   private readonly runnerTokens = new Set<string>();
   private readonly waiters = new Set<() => void>();
   private readonly finishWaiters = new Map<number, Array<() => void>>();
+  private readonly statusListeners = new Set<(job: SimJob) => void>();
   private nextJobId = 1000 + Math.floor(Math.random() * 1000) * 1000;
   private queueVersion = randomBytes(8).toString("hex");
   private server: Server | undefined;
@@ -178,6 +179,18 @@ export class GitLabSim {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Calls `listener` after every change of a job's status (when GitLab sends a Job Hook); returns an unsubscribe. */
+  onStatusChange(listener: (job: SimJob) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private setStatus(job: SimJob, status: ServerJobStatus): void {
+    if (job.status === status) return;
+    job.status = status;
+    for (const listener of this.statusListeners) listener(job);
+  }
+
   /** Queues a job; the next matching `jobs/request` gets it. */
   enqueue(definition: JobDefinition): SimJob {
     const job: SimJob = {
@@ -193,17 +206,18 @@ export class GitLabSim {
     this.queue.push(job);
     this.queueVersion = randomBytes(8).toString("hex");
     for (const wake of [...this.waiters]) wake();
+    for (const listener of this.statusListeners) listener(job);
     return job;
   }
 
   /** Graceful cancel, as the GitLab UI does: `Job-Status: canceling`; the job ends `canceled`. */
   cancel(job: SimJob): void {
-    if (!isFinal(job.status)) job.status = "canceling";
+    if (!isFinal(job.status)) this.setStatus(job, "canceling");
   }
 
   /** Hard abort: `Job-Status: canceled` makes the runner abort at once. */
   abort(job: SimJob): void {
-    if (!isFinal(job.status)) job.status = "canceled";
+    if (!isFinal(job.status)) this.setStatus(job, "canceled");
   }
 
   traceText(job: SimJob): string {
@@ -387,13 +401,13 @@ export class GitLabSim {
       case "pending":
         break;
       case "running":
-        if (job.status === "pending") job.status = "running";
+        if (job.status === "pending") this.setStatus(job, "running");
         break;
       case "success":
       case "failed":
         job.final = update;
         job.finishedAt = Date.now();
-        job.status = job.status === "canceling" ? "canceled" : (update.state as ServerJobStatus);
+        this.setStatus(job, job.status === "canceling" ? "canceled" : (update.state as ServerJobStatus));
         for (const notify of this.finishWaiters.get(job.id) ?? []) notify();
         this.finishWaiters.delete(job.id);
         return this.reply(req, res, 200, undefined, { "Job-Status": job.status });
