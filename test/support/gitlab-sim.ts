@@ -35,6 +35,8 @@ export interface JobDefinition {
   /** More build steps after `script`; the runner runs each as its own `step_<name>` stage. */
   extraSteps?: Array<{ name: string; script: string[] }>;
   image?: string;
+  /** `image: {entrypoint: […]}` (`[""]` clears the image's own entrypoint). */
+  imageEntrypoint?: string[];
   services?: ServiceDefinition[];
   variables?: Record<string, string>;
   /** Which runner (by token) may take the job; undefined = any. */
@@ -595,7 +597,7 @@ export function jobPayload(job: SimJob, serverUrl: string): Record<string, unkno
     runner_info: { timeout },
     variables,
     steps,
-    image: d.image ? { name: d.image, entrypoint: null, ports: [] } : { name: "" },
+    image: d.image ? { name: d.image, entrypoint: d.imageEntrypoint ?? null, ports: [] } : { name: "" },
     services: (d.services ?? []).map((s) => ({
       name: s.name,
       alias: s.alias ?? "",

@@ -1,0 +1,65 @@
+/**
+ * What the end-to-end job files share: a world whose jobs can name the job images, and its end — every manager
+ * stopped as ECS stops a task (StopTask: SIGTERM, the manager drains), then nothing left running.
+ */
+import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
+import { expect } from "vitest";
+import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
+import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
+import type { SimJob } from "../support/gitlab-sim.js";
+import { startWorld, type World, type WorldOptions } from "./world/world.js";
+
+/** Building the job images cold and starting a world take minutes on two cores. */
+export const WORLD_START_TIMEOUT_MS = 20 * 60_000;
+export const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
+
+export async function startJobsWorld(
+  options: WorldOptions = {},
+): Promise<{ world: World; images: JobImages }> {
+  const images = await ensureJobImages();
+  const world = await startWorld(options);
+  return { world, images };
+}
+
+/** Stops every running manager through ECS (as an operator or a deployment would) and waits for STOPPED. */
+export async function stopManagers(world: World): Promise<void> {
+  const ecs = new ECSClient({ endpoint: world.fargate.endpoint });
+  try {
+    for (const manager of world.managers()) {
+      if (manager.task.lastStatus === "STOPPED") continue;
+      await ecs.send(new StopTaskCommand({ task: manager.task.taskArn, reason: "end of the test" }));
+      await world.fargate.waitFor(manager.task.taskArn!, "STOPPED", 150_000);
+    }
+  } finally {
+    ecs.destroy();
+  }
+}
+
+/** The end of a world: managers stopped, every task STOPPED, no container, pod, volume or process left. */
+export async function endWorld(world: World | undefined): Promise<void> {
+  if (!world) return;
+  try {
+    await stopManagers(world);
+    await world.assertNothingLeftRunning();
+  } finally {
+    await world.stop();
+  }
+}
+
+/** The job's trace as text. */
+export const traceOf = (world: World, job: SimJob) => world.sim.traceText(job);
+
+/** The job tasks the driver started for `job` (tagged with its job id). */
+export const jobTasksOf = (world: World, job: SimJob) =>
+  world
+    .jobTasks()
+    .filter((t) =>
+      t.task.tags?.some((tag) => tag.key === JOB_TASK_TAGS.jobId && tag.value === String(job.id)),
+    );
+
+/** `job` ran at least one task, and every one of them has stopped. */
+export function expectJobTasksStopped(world: World, job: SimJob): void {
+  const tasks = jobTasksOf(world, job);
+  expect(tasks.length, `job ${job.id} ran no task`).toBeGreaterThan(0);
+  for (const t of tasks) expect(t.task.lastStatus, t.task.taskArn).toBe("STOPPED");
+}
