@@ -9,6 +9,7 @@ import type { SimJob } from "../support/gitlab-sim.js";
 import {
   endWorld,
   expectJobTasksStopped,
+  type JobsWorld,
   startJobsWorld,
   traceOf,
   WORLD_START_TIMEOUT_MS,
@@ -18,25 +19,26 @@ import type { World } from "./world/world.js";
 
 let world: World | undefined;
 let images: JobImages;
+let send: JobsWorld["send"];
 const jobs: Record<string, SimJob> = {};
 
 beforeAll(async () => {
-  ({ world, images } = await startJobsWorld());
-  const send = (key: string, definition: Parameters<World["sendJob"]>[0]) => {
-    jobs[key] = world!.sendJob(definition);
+  ({ world, images, send } = await startJobsWorld());
+  const queue = (key: string, definition: Parameters<World["sendJob"]>[0]) => {
+    jobs[key] = send(definition);
   };
   // All queued at once: one manager takes them side by side.
-  send("debian", {
+  queue("debian", {
     name: "debian",
     image: images.debian.name,
     script: ["cat /etc/debian_version", 'echo "bash $BASH_VERSION"'],
   });
-  send("busybox", {
+  queue("busybox", {
     name: "busybox",
     image: images.busybox.name,
     script: ["busybox | head -1", "echo done-in-busybox"],
   });
-  send("nonRoot", {
+  queue("nonRoot", {
     name: "non-root",
     image: images.nonRoot.name,
     script: [
@@ -45,66 +47,66 @@ beforeAll(async () => {
       'cat "$CI_PROJECT_DIR/by-non-root.txt"',
     ],
   });
-  send("entrypointCleared", {
+  queue("entrypointCleared", {
     name: "entrypoint-cleared",
     image: images.entrypoint.name,
     imageEntrypoint: [""],
     script: ["sgr-tool version", "echo shell-ran"],
   });
-  send("noShell", { name: "no-shell", image: images.noShell.name, script: ["echo never"] });
-  send("missing", { name: "missing-image", image: "sgr-test/does-not-exist:1", script: ["echo never"] });
+  queue("noShell", { name: "no-shell", image: images.noShell.name, script: ["echo never"] });
+  queue("missing", { name: "missing-image", image: "sgr-test/does-not-exist:1", script: ["echo never"] });
   await Promise.all(Object.values(jobs).map((job) => world!.waitForJob(job, 600_000)));
 }, WORLD_START_TIMEOUT_MS);
 
 afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
 
 describe("image: variety", () => {
-  it("a Debian image: the script runs in bash", () => {
+  it("a Debian image: the script runs in bash", async () => {
     const job = jobs.debian!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^12\.\d+$/m);
     expect(trace).toMatch(/^bash 5\./m);
-    expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, job);
   });
 
-  it("a busybox-only image: the script runs in busybox sh", () => {
+  it("a busybox-only image: the script runs in busybox sh", async () => {
     const job = jobs.busybox!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^BusyBox v1\.35/m);
     expect(trace).toContain("done-in-busybox");
-    expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, job);
   });
 
-  it("an image whose USER is uid 1001: the script runs as 1001 and writes the project directory", () => {
+  it("an image whose USER is uid 1001: the script runs as 1001 and writes the project directory", async () => {
     const job = jobs.nonRoot!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^uid 1001$/m);
     expect(trace).toMatch(/^written$/m);
-    expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, job);
   });
 
-  it('an image with its own ENTRYPOINT, cleared with entrypoint: [""]: the script runs in a shell', () => {
+  it('an image with its own ENTRYPOINT, cleared with entrypoint: [""]: the script runs in a shell', async () => {
     const job = jobs.entrypointCleared!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toContain("sgr-tool 1.0.0");
     expect(trace).toMatch(/^shell-ran$/m);
-    expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, job);
   });
 
-  it("an image with no shell: the job fails, saying the image has no shell, without hanging", () => {
+  it("an image with no shell: the job fails, saying the image has no shell, without hanging", async () => {
     const job = jobs.noShell!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("failed");
     expect(trace).not.toMatch(/^never$/m);
     expect(trace).toMatch(/sh/);
-    expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, job);
   });
 
-  it("an image that does not exist: a system failure with the pull error in the log", () => {
+  it("an image that does not exist: a system failure with the pull error in the log", async () => {
     const job = jobs.missing!;
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("failed");

@@ -6,19 +6,37 @@ import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { expect } from "vitest";
 import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
 import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
-import type { SimJob } from "../support/gitlab-sim.js";
+import { serveGitRepo } from "../support/git-repo.js";
+import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
 import { startWorld, type World, type WorldOptions } from "./world/world.js";
 
 /** Building the job images cold and starting a world take minutes on two cores. */
 export const WORLD_START_TIMEOUT_MS = 20 * 60_000;
 export const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
 
-export async function startJobsWorld(
-  options: WorldOptions = {},
-): Promise<{ world: World; images: JobImages }> {
+export interface JobsWorld {
+  world: World;
+  images: JobImages;
+  /** Queues a job that clones the project's repository (served over smart HTTP). */
+  send(definition: JobDefinition): SimJob;
+}
+
+export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
   const images = await ensureJobImages();
-  const world = await startWorld(options);
-  return { world, images };
+  const repo = await serveGitRepo({ "README.md": "The project the end-to-end jobs build.\n" });
+  try {
+    const world = await startWorld(options);
+    const stopWorld = world.stop;
+    world.stop = async () => {
+      await stopWorld();
+      await repo.close();
+    };
+    const git = { repoUrl: repo.url, sha: repo.sha, ref: repo.ref };
+    return { world, images, send: (definition) => world.sendJob({ git, ...definition }) };
+  } catch (error) {
+    await repo.close();
+    throw error;
+  }
 }
 
 /** Stops every running manager through ECS (as an operator or a deployment would) and waits for STOPPED. */
@@ -27,7 +45,13 @@ export async function stopManagers(world: World): Promise<void> {
   try {
     for (const manager of world.managers()) {
       if (manager.task.lastStatus === "STOPPED") continue;
-      await ecs.send(new StopTaskCommand({ task: manager.task.taskArn, reason: "end of the test" }));
+      await ecs.send(
+        new StopTaskCommand({
+          cluster: manager.task.clusterArn,
+          task: manager.task.taskArn,
+          reason: "end of the test",
+        }),
+      );
       await world.fargate.waitFor(manager.task.taskArn!, "STOPPED", 150_000);
     }
   } finally {
@@ -57,9 +81,12 @@ export const jobTasksOf = (world: World, job: SimJob) =>
       t.task.tags?.some((tag) => tag.key === JOB_TASK_TAGS.jobId && tag.value === String(job.id)),
     );
 
-/** `job` ran at least one task, and every one of them has stopped. */
-export function expectJobTasksStopped(world: World, job: SimJob): void {
+/** `job` ran at least one task, and every one of them stops (the driver stops it after the final update). */
+export async function expectJobTasksStopped(world: World, job: SimJob): Promise<void> {
   const tasks = jobTasksOf(world, job);
   expect(tasks.length, `job ${job.id} ran no task`).toBeGreaterThan(0);
-  for (const t of tasks) expect(t.task.lastStatus, t.task.taskArn).toBe("STOPPED");
+  for (const t of tasks) {
+    const stopped = await world.fargate.waitFor(t.task.taskArn!, "STOPPED", 60_000);
+    expect(stopped.task.lastStatus, t.task.taskArn).toBe("STOPPED");
+  }
 }

@@ -26,6 +26,8 @@ export interface ServiceDefinition {
   command?: string[];
   entrypoint?: string[];
   variables?: Record<string, string>;
+  /** `services: ports:` (the runner waits for them before the script). */
+  ports?: number[];
 }
 
 export interface JobDefinition {
@@ -603,6 +605,7 @@ export function jobPayload(job: SimJob, serverUrl: string): Record<string, unkno
       alias: s.alias ?? "",
       command: s.command,
       entrypoint: s.entrypoint,
+      ports: (s.ports ?? []).map((number) => ({ number, protocol: "tcp", name: "" })),
       variables: Object.entries(s.variables ?? {}).map(([key, value]) => ({
         key,
         value,
