@@ -102,7 +102,8 @@ describe("image: variety", () => {
     const trace = traceOf(world!, job);
     expect(job.final?.state, trace).toBe("failed");
     expect(trace).not.toMatch(/^never$/m);
-    expect(trace).toMatch(/sh/);
+    expect(job.final?.failureReason, trace).toBe("runner_system_failure");
+    expect(trace).toMatch(/has no POSIX shell/);
     await expectJobTasksStopped(world!, job);
   });
 

@@ -70,8 +70,15 @@ export async function endWorld(world: World | undefined): Promise<void> {
   }
 }
 
-/** The job's trace as text. */
-export const traceOf = (world: World, job: SimJob) => world.sim.traceText(job);
+/** The job's trace as a reader sees it: without the runner's timestamps, stream markers and colours. */
+export function traceOf(world: World, job: SimJob): string {
+  return world.sim
+    .traceText(job)
+    .split("\n")
+    .map((line) => line.replace(/^\S+Z \d\d[OE]\+? ?/, ""))
+    .join("\n")
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+}
 
 /** The job tasks the driver started for `job` (tagged with its job id). */
 export const jobTasksOf = (world: World, job: SimJob) =>
