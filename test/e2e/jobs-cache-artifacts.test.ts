@@ -54,6 +54,8 @@ describe("cache and artifacts", () => {
   it("the first job saves its cache to S3 and uploads its artifacts", async () => {
     const trace = traceOf(world!, producer);
     expect(producer.final?.state, trace).toBe("success");
+    expect(trace).toMatch(/Uploading cache\.zip to http/);
+    expect(trace).not.toMatch(/No URL provided/);
     expect(trace).toMatch(/Created cache/);
     expect(trace).toMatch(/Uploading artifacts/);
     expect(producer.artifacts.length, trace).toBeGreaterThan(0);

@@ -64,6 +64,8 @@ export async function endWorld(world: World | undefined): Promise<void> {
   if (!world) return;
   try {
     await stopManagers(world);
+    // A task is STOPPED once its containers have left (up to their stopTimeout): let every stop complete.
+    for (const t of world.tasks()) await world.fargate.waitFor(t.task.taskArn!, "STOPPED", 150_000);
     await world.assertNothingLeftRunning();
   } finally {
     await world.stop();
