@@ -72,6 +72,8 @@ export async function endWorld(world: World | undefined): Promise<void> {
   }
 }
 
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
+
 /** The job's trace as a reader sees it: without the runner's timestamps, stream markers and colours. */
 export function traceOf(world: World, job: SimJob): string {
   return world.sim
@@ -79,7 +81,7 @@ export function traceOf(world: World, job: SimJob): string {
     .split("\n")
     .map((line) => line.replace(/^\S+Z \d\d[OE]\+? ?/, ""))
     .join("\n")
-    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+    .replace(ANSI_ESCAPE, "");
 }
 
 /** The job tasks the driver started for `job` (tagged with its job id). */
