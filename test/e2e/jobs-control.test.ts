@@ -77,7 +77,7 @@ describe("cancel, timeout, after_script", () => {
     expect(job.final?.state, trace).toBe("failed");
     expect(job.final?.failureReason, trace).toBe("script_failure");
     expect(trace).toMatch(/after-script-on-failure failed/);
-    expect(trace).toMatch(/exit code 3/);
+    expect(trace).toMatch(/Job failed: exit status 3/);
     await expectJobTasksStopped(world!, job);
   });
 });
