@@ -13,6 +13,7 @@ import {
   traceOf,
   WORLD_START_TIMEOUT_MS,
   WORLD_STOP_TIMEOUT_MS,
+  waitForTrace,
 } from "./jobs-support.js";
 import type { World } from "./world/world.js";
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
     script: ["echo failing-now", "exit 3"],
     afterScript: ['echo "after-script-on-failure $CI_JOB_STATUS"'],
   });
-  await world.sim.waitForTrace(jobs.cancel, "cancel-started", 600_000);
+  await waitForTrace(world, jobs.cancel, "cancel-started");
   cancelledAt = Date.now();
   world.sim.cancel(jobs.cancel);
   await Promise.all(Object.values(jobs).map((job) => world!.waitForJob(job, 600_000)));

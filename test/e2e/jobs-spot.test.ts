@@ -17,6 +17,7 @@ import {
   traceOf,
   WORLD_START_TIMEOUT_MS,
   WORLD_STOP_TIMEOUT_MS,
+  waitForTrace,
 } from "./jobs-support.js";
 import type { World } from "./world/world.js";
 
@@ -76,7 +77,7 @@ describe("Fargate Spot", () => {
         script: ["echo waiting-for-interruption", "sleep 600"],
       };
       const job = send(definition);
-      await world!.sim.waitForTrace(job, "waiting-for-interruption", 600_000);
+      await waitForTrace(world!, job, "waiting-for-interruption");
       const [task] = jobTasksOf(world!, job);
       expect(task?.task.capacityProviderName).toBe("FARGATE_SPOT");
       world!.fargate.faults.interruptSpot(task!.task.taskArn!);

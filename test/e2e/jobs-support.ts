@@ -101,3 +101,20 @@ export async function expectJobTasksStopped(world: World, job: SimJob): Promise<
     expect(stopped.task.lastStatus, t.task.taskArn).toBe("STOPPED");
   }
 }
+
+/** Waits until the job's trace shows `text`; on a timeout the error carries the trace and the job's tasks. */
+export async function waitForTrace(
+  world: World,
+  job: SimJob,
+  text: string,
+  timeoutMs = 600_000,
+): Promise<void> {
+  try {
+    await world.sim.waitForTrace(job, text, timeoutMs);
+  } catch (error) {
+    const tasks = jobTasksOf(world, job).map((t) => `${t.task.taskArn} ${t.task.lastStatus}`);
+    throw new Error(
+      `${(error as Error).message}; status ${job.status}; tasks: ${tasks.join(", ") || "none"}; trace:\n${traceOf(world, job)}`,
+    );
+  }
+}
