@@ -17,6 +17,9 @@ export const registryHost = "127.0.0.1";
 export const registryPort = Number(process.env.SGR_REGISTRY_PORT ?? 5115);
 export const registryAddress = `${registryHost}:${registryPort}`;
 
+/** The ECR registry of the emulated account (moto's 123456789012, us-east-1): mirrored by the local registry. */
+export const EMULATED_ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
 const containersConf = join(dirname(fileURLToPath(import.meta.url)), "containers.conf");
 export const containersStateDir = join(toolsDir, "containers");
 
@@ -42,6 +45,15 @@ prefix = "${prefix}"
 location = "${prefix}"
 [[registry.mirror]]
 location = "${location}"
+insecure = true
+
+# The emulated account's ECR (moto's account): image assets are published to the local registry under the same
+# repository and tag, as cdk deploy publishes them to ECR, so task definitions keep their real image URIs.
+[[registry]]
+prefix = "${EMULATED_ECR_HOST}"
+location = "${EMULATED_ECR_HOST}"
+[[registry.mirror]]
+location = "${registryAddress}"
 insecure = true
 `;
 }

@@ -64,7 +64,7 @@ export const sha256 = (...parts: string[]) => {
   return hash.digest("hex");
 };
 
-function fileHash(path: string): Promise<string> {
+export function fileHash(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash("sha256");
     createReadStream(path)
@@ -74,8 +74,8 @@ function fileHash(path: string): Promise<string> {
   });
 }
 
-const recipe = (name: string) =>
-  readFileSync(join(repoRoot, "images/stand-ins", `${name}.Containerfile`), "utf8");
+const recipePath = (name: string) => join(repoRoot, "images/stand-ins", `${name}.Containerfile`);
+const recipe = (name: string) => readFileSync(recipePath(name), "utf8");
 
 /** `docker.io/library/node:24` → `library/node` and `24` (Docker Hub's implicit `library/`). */
 function hubName(image: string): { repository: string; tag: string } {
@@ -128,7 +128,7 @@ export class StandInBuilder {
   }
 
   async buildFrom(
-    recipeName: string,
+    recipeFile: string,
     context: string,
     reference: string,
     inputsHash: string,
@@ -138,7 +138,7 @@ export class StandInBuilder {
     const args = ["build", "--network", "host", "--pull=missing", "--platform", platform];
     for (const [name, value] of Object.entries(buildArgs)) args.push("--build-arg", `${name}=${value}`);
     args.push("--label", `${INPUTS_LABEL}=${inputsHash}`, "-t", reference);
-    args.push("-f", join(repoRoot, "images/stand-ins", `${recipeName}.Containerfile`), context);
+    args.push("-f", recipeFile, context);
     await podman(args, { verbose: this.options.verbose });
   }
 }
@@ -187,7 +187,7 @@ async function nodeImage(b: StandInBuilder, base: StandIn, nodeImageName: string
     await chmod(join(context, "node"), 0o755);
     await npmPackage(`npm@${npm}`, join(context, "npm"));
     await rm(join(context, "node-package"), { recursive: true, force: true });
-    await b.buildFrom("node", context, reference, inputs, {
+    await b.buildFrom(recipePath("node"), context, reference, inputs, {
       BASE: await b.pinned(base),
       NODE_VERSION: version,
     });
@@ -216,7 +216,7 @@ async function golangImage(b: StandInBuilder, base: StandIn, goImageName: string
       for (const name of await readdir(join(context, "go", dir)))
         await chmod(join(context, "go", dir, name), 0o755);
     }
-    await b.buildFrom("golang", context, reference, inputs, {
+    await b.buildFrom(recipePath("golang"), context, reference, inputs, {
       BASE: await b.pinned(base),
       GO_VERSION: release,
     });
@@ -245,7 +245,9 @@ async function runnerImage(
     const context = join(standInsDir, "gitlab-runner");
     await mkdir(context, { recursive: true });
     await cp(binary, join(context, "gitlab-runner"));
-    await b.buildFrom("gitlab-runner", context, reference, inputs, { BASE: await b.pinned(base) });
+    await b.buildFrom(recipePath("gitlab-runner"), context, reference, inputs, {
+      BASE: await b.pinned(base),
+    });
   });
 }
 
@@ -261,7 +263,7 @@ async function helperImage(b: StandInBuilder, arch: "amd64" | "arm64", version: 
       const context = join(standInsDir, `gitlab-runner-helper-${arch}`);
       await mkdir(context, { recursive: true });
       await cp(binary, join(context, "gitlab-runner-helper"));
-      await b.buildFrom("gitlab-runner-helper", context, reference, inputs, {}, `linux/${arch}`);
+      await b.buildFrom(recipePath("gitlab-runner-helper"), context, reference, inputs, {}, `linux/${arch}`);
     },
   );
 }

@@ -26,6 +26,8 @@ export interface ServiceDefinition {
   command?: string[];
   entrypoint?: string[];
   variables?: Record<string, string>;
+  /** `services: ports:` (the runner waits for them before the script). */
+  ports?: number[];
 }
 
 export interface JobDefinition {
@@ -35,6 +37,8 @@ export interface JobDefinition {
   /** More build steps after `script`; the runner runs each as its own `step_<name>` stage. */
   extraSteps?: Array<{ name: string; script: string[] }>;
   image?: string;
+  /** `image: {entrypoint: […]}` (`[""]` clears the image's own entrypoint). */
+  imageEntrypoint?: string[];
   services?: ServiceDefinition[];
   variables?: Record<string, string>;
   /** Which runner (by token) may take the job; undefined = any. */
@@ -132,6 +136,7 @@ export class GitLabSim {
   private readonly runnerTokens = new Set<string>();
   private readonly waiters = new Set<() => void>();
   private readonly finishWaiters = new Map<number, Array<() => void>>();
+  private readonly statusListeners = new Set<(job: SimJob) => void>();
   private nextJobId = 1000 + Math.floor(Math.random() * 1000) * 1000;
   private queueVersion = randomBytes(8).toString("hex");
   private server: Server | undefined;
@@ -178,6 +183,18 @@ export class GitLabSim {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Calls `listener` after every change of a job's status (when GitLab sends a Job Hook); returns an unsubscribe. */
+  onStatusChange(listener: (job: SimJob) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private setStatus(job: SimJob, status: ServerJobStatus): void {
+    if (job.status === status) return;
+    job.status = status;
+    for (const listener of this.statusListeners) listener(job);
+  }
+
   /** Queues a job; the next matching `jobs/request` gets it. */
   enqueue(definition: JobDefinition): SimJob {
     const job: SimJob = {
@@ -193,17 +210,18 @@ export class GitLabSim {
     this.queue.push(job);
     this.queueVersion = randomBytes(8).toString("hex");
     for (const wake of [...this.waiters]) wake();
+    for (const listener of this.statusListeners) listener(job);
     return job;
   }
 
   /** Graceful cancel, as the GitLab UI does: `Job-Status: canceling`; the job ends `canceled`. */
   cancel(job: SimJob): void {
-    if (!isFinal(job.status)) job.status = "canceling";
+    if (!isFinal(job.status)) this.setStatus(job, "canceling");
   }
 
   /** Hard abort: `Job-Status: canceled` makes the runner abort at once. */
   abort(job: SimJob): void {
-    if (!isFinal(job.status)) job.status = "canceled";
+    if (!isFinal(job.status)) this.setStatus(job, "canceled");
   }
 
   traceText(job: SimJob): string {
@@ -387,13 +405,13 @@ export class GitLabSim {
       case "pending":
         break;
       case "running":
-        if (job.status === "pending") job.status = "running";
+        if (job.status === "pending") this.setStatus(job, "running");
         break;
       case "success":
       case "failed":
         job.final = update;
         job.finishedAt = Date.now();
-        job.status = job.status === "canceling" ? "canceled" : (update.state as ServerJobStatus);
+        this.setStatus(job, job.status === "canceling" ? "canceled" : (update.state as ServerJobStatus));
         for (const notify of this.finishWaiters.get(job.id) ?? []) notify();
         this.finishWaiters.delete(job.id);
         return this.reply(req, res, 200, undefined, { "Job-Status": job.status });
@@ -581,12 +599,13 @@ export function jobPayload(job: SimJob, serverUrl: string): Record<string, unkno
     runner_info: { timeout },
     variables,
     steps,
-    image: d.image ? { name: d.image, entrypoint: null, ports: [] } : { name: "" },
+    image: d.image ? { name: d.image, entrypoint: d.imageEntrypoint ?? null, ports: [] } : { name: "" },
     services: (d.services ?? []).map((s) => ({
       name: s.name,
       alias: s.alias ?? "",
       command: s.command,
       entrypoint: s.entrypoint,
+      ports: (s.ports ?? []).map((number) => ({ number, protocol: "tcp", name: "" })),
       variables: Object.entries(s.variables ?? {}).map(([key, value]) => ({
         key,
         value,

@@ -10,6 +10,9 @@
  *    and moto answers 500 to Fn::GetAtt on an unimplemented type in Outputs;
  *  - the archive's EventPattern is passed as a JSON string: moto's Archive parses only a string (CloudFormation
  *    takes the object the template has);
+ *  - moto's CloudFormation registers a task definition with its containers only (no cpu, memory, network mode,
+ *    compatibilities, platform or roles): each is registered again, at the same revision, with the template's
+ *    task-level properties, so that RunTask on Fargate accepts it as ECS would;
  *  - once created, the rules on our bus lose their Lambda targets: moto would try to run the function for every
  *    matching event (it cannot: no Docker here) and fail PutEvents with a 500. The functions are run by hand.
  * Every client takes its endpoint from AWS_ENDPOINT_URL, like the code under test.
@@ -20,7 +23,13 @@ import {
   DescribeStackResourcesCommand,
   type StackResource,
 } from "@aws-sdk/client-cloudformation";
-import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
+import {
+  DeleteTaskDefinitionsCommand,
+  DeregisterTaskDefinitionCommand,
+  DescribeTaskDefinitionCommand,
+  ECSClient,
+  RegisterTaskDefinitionCommand,
+} from "@aws-sdk/client-ecs";
 import {
   EventBridgeClient,
   ListRulesCommand,
@@ -79,7 +88,7 @@ function forMoto(t: CfnTemplate): CfnTemplate {
 }
 
 /** A function's environment as moto's Lambda holds it (its REST API; the project has no Lambda SDK client). */
-async function functionEnvironment(functionName: string): Promise<Record<string, string>> {
+export async function functionEnvironment(functionName: string): Promise<Record<string, string>> {
   const endpoint = process.env.AWS_ENDPOINT_URL;
   if (!endpoint) throw new Error("AWS_ENDPOINT_URL must point at moto");
   const response = await fetch(
@@ -114,6 +123,56 @@ async function detachLambdaTargets(eventBusName: string): Promise<void> {
   }
 }
 
+/** A role's ARN from `Fn::GetAtt [role, Arn]` (moto's physical id of a role is its name). */
+function roleArn(value: unknown, stackResources: readonly StackResource[]): string | undefined {
+  const logicalId = (value as { "Fn::GetAtt"?: [string, string] } | undefined)?.["Fn::GetAtt"]?.[0];
+  if (typeof value === "string") return value;
+  const name = stackResources.find((r) => r.LogicalResourceId === logicalId)?.PhysicalResourceId;
+  return name ? `arn:aws:iam::${MOTO_ACCOUNT}:role/${name}` : undefined;
+}
+
+/** Registers each task definition again, at its revision, with the template's task-level properties (see above). */
+async function completeTaskDefinitions(
+  t: CfnTemplate,
+  stackResources: readonly StackResource[],
+): Promise<void> {
+  const ecs = new ECSClient({});
+  for (const [logicalId, resource] of Object.entries(t.Resources)) {
+    if (resource.Type !== "AWS::ECS::TaskDefinition") continue;
+    const arn = stackResources.find((r) => r.LogicalResourceId === logicalId)?.PhysicalResourceId;
+    if (!arn) continue;
+    const registered = (await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn })))
+      .taskDefinition!;
+    const p = resource.Properties ?? {};
+    const platform = p.RuntimePlatform as
+      | { CpuArchitecture?: string; OperatingSystemFamily?: string }
+      | undefined;
+    await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
+    await ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: [arn] }));
+    const again = await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: registered.family!,
+        containerDefinitions: registered.containerDefinitions,
+        volumes: registered.volumes,
+        cpu: p.Cpu === undefined ? undefined : String(p.Cpu),
+        memory: p.Memory === undefined ? undefined : String(p.Memory),
+        networkMode: p.NetworkMode as "awsvpc" | undefined,
+        requiresCompatibilities: p.RequiresCompatibilities as "FARGATE"[] | undefined,
+        runtimePlatform: platform && {
+          cpuArchitecture: platform.CpuArchitecture as "X86_64" | "ARM64",
+          operatingSystemFamily: platform.OperatingSystemFamily as "LINUX",
+        },
+        executionRoleArn: roleArn(p.ExecutionRoleArn, stackResources),
+        taskRoleArn: roleArn(p.TaskRoleArn, stackResources),
+      }),
+    );
+    if (again.taskDefinition?.taskDefinitionArn !== arn) {
+      throw new Error(`re-registering ${arn} gave ${again.taskDefinition?.taskDefinitionArn}`);
+    }
+  }
+  ecs.destroy();
+}
+
 export async function deployTemplateToMoto(template: CfnTemplate, stackName: string): Promise<DeployedStack> {
   await publishLambdaAssets(template);
   await new SSMClient({}).send(
@@ -134,6 +193,7 @@ export async function deployTemplateToMoto(template: CfnTemplate, stackName: str
   );
   const stackResources =
     (await cfn.send(new DescribeStackResourcesCommand({ StackName: stackName }))).StackResources ?? [];
+  await completeTaskDefinitions(template, stackResources);
   const physicalIds = (type: string) =>
     stackResources
       .filter((r) => r.ResourceType === type)

@@ -1,0 +1,3 @@
+module sgr-hello
+
+go 1.26

@@ -1,0 +1,68 @@
+/**
+ * End to end, `services:`: a job whose task runs the redis and postgres stand-ins beside its image, reached by
+ * alias once the driver has seen their ports accept connections.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { JobImages } from "../../scripts/images/job-images.js";
+import type { SimJob } from "../support/gitlab-sim.js";
+import {
+  endWorld,
+  expectJobTasksStopped,
+  type JobsWorld,
+  jobTasksOf,
+  startJobsWorld,
+  traceOf,
+  WORLD_START_TIMEOUT_MS,
+  WORLD_STOP_TIMEOUT_MS,
+} from "./jobs-support.js";
+import type { World } from "./world/world.js";
+
+let world: World | undefined;
+let images: JobImages;
+let send: JobsWorld["send"];
+let job: SimJob;
+
+beforeAll(async () => {
+  ({ world, images, send } = await startJobsWorld());
+  job = send({
+    name: "services",
+    // The postgres stand-in as the job's image too: it has psql and bash (for /dev/tcp).
+    image: images.postgres.name,
+    services: [
+      { name: images.redis.name, alias: "cache", ports: [6379] },
+      {
+        name: images.postgres.name,
+        alias: "db",
+        ports: [5432],
+        variables: { POSTGRES_PASSWORD: "e2e-secret", POSTGRES_DB: "app" },
+      },
+    ],
+    script: [
+      `psql "postgresql://postgres:e2e-secret@db:5432/app" -tAc "select 'pg:' || current_database()"`,
+      `exec 3<>/dev/tcp/cache/6379 && printf 'PING\\r\\n' >&3 && head -c 7 <&3 | tr -d '\\r' && exec 3>&-`,
+    ],
+  });
+  await world.waitForJob(job, 600_000);
+}, WORLD_START_TIMEOUT_MS);
+
+afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
+
+describe("services:", () => {
+  it("reaches redis and postgres by alias, after waiting for their ports", async () => {
+    const trace = traceOf(world!, job);
+    expect(job.final?.state, trace).toBe("success");
+    expect(trace).toMatch(/Waiting for services on localhost port\(s\) 6379, 5432/);
+    expect(trace).not.toMatch(/did not accept connections in time/);
+    expect(trace).toMatch(/^pg:app$/m);
+    expect(trace).toMatch(/^\+PONG$/m);
+  });
+
+  it("ran one task with the helper, the build container and both services, all stopped", async () => {
+    const [task, ...others] = jobTasksOf(world!, job);
+    expect(others).toEqual([]);
+    const names = (task?.task.containers ?? []).map((c) => c.image);
+    expect(names).toEqual(expect.arrayContaining([images.redis.name, images.postgres.name]));
+    expect(task?.task.containers?.length).toBe(4);
+    await expectJobTasksStopped(world!, job);
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * What the end-to-end job files share: a world whose jobs can name the job images, and its end — every manager
+ * stopped as ECS stops a task (StopTask: SIGTERM, the manager drains), then nothing left running.
+ */
+import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
+import { expect } from "vitest";
+import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
+import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
+import { serveGitRepo } from "../support/git-repo.js";
+import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
+import { startWorld, type World, type WorldOptions } from "./world/world.js";
+
+/** Building the job images cold and starting a world take minutes on two cores. */
+export const WORLD_START_TIMEOUT_MS = 20 * 60_000;
+export const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
+
+export interface JobsWorld {
+  world: World;
+  images: JobImages;
+  /** Queues a job that clones the project's repository (served over smart HTTP). */
+  send(definition: JobDefinition): SimJob;
+}
+
+export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
+  const images = await ensureJobImages();
+  const repo = await serveGitRepo({ "README.md": "The project the end-to-end jobs build.\n" });
+  try {
+    const world = await startWorld(options);
+    const stopWorld = world.stop;
+    world.stop = async () => {
+      await stopWorld();
+      await repo.close();
+    };
+    const git = { repoUrl: repo.url, sha: repo.sha, ref: repo.ref };
+    return { world, images, send: (definition) => world.sendJob({ git, ...definition }) };
+  } catch (error) {
+    await repo.close();
+    throw error;
+  }
+}
+
+/** Stops every running manager through ECS (as an operator or a deployment would) and waits for STOPPED. */
+export async function stopManagers(world: World): Promise<void> {
+  const ecs = new ECSClient({ endpoint: world.fargate.endpoint });
+  try {
+    for (const manager of world.managers()) {
+      if (manager.task.lastStatus === "STOPPED") continue;
+      await ecs.send(
+        new StopTaskCommand({
+          cluster: manager.task.clusterArn,
+          task: manager.task.taskArn,
+          reason: "end of the test",
+        }),
+      );
+      await world.fargate.waitFor(manager.task.taskArn!, "STOPPED", 150_000);
+    }
+  } finally {
+    ecs.destroy();
+  }
+}
+
+/** The end of a world: managers stopped, every task STOPPED, no container, pod, volume or process left. */
+export async function endWorld(world: World | undefined): Promise<void> {
+  if (!world) return;
+  try {
+    await stopManagers(world);
+    // A task is STOPPED once its containers have left (up to their stopTimeout): let every stop complete.
+    for (const t of world.tasks()) await world.fargate.waitFor(t.task.taskArn!, "STOPPED", 150_000);
+    await world.assertNothingLeftRunning();
+  } finally {
+    await world.stop();
+  }
+}
+
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
+
+/** The job's trace as a reader sees it: without the runner's timestamps, stream markers and colours. */
+export function traceOf(world: World, job: SimJob): string {
+  return world.sim
+    .traceText(job)
+    .split("\n")
+    .map((line) => line.replace(/^\S+Z \d\d[OE]\+? ?/, ""))
+    .join("\n")
+    .replace(ANSI_ESCAPE, "");
+}
+
+/** The job tasks the driver started for `job` (tagged with its job id). */
+export const jobTasksOf = (world: World, job: SimJob) =>
+  world
+    .jobTasks()
+    .filter((t) =>
+      t.task.tags?.some((tag) => tag.key === JOB_TASK_TAGS.jobId && tag.value === String(job.id)),
+    );
+
+/** `job` ran at least one task, and every one of them stops (the driver stops it after the final update). */
+export async function expectJobTasksStopped(world: World, job: SimJob): Promise<void> {
+  const tasks = jobTasksOf(world, job);
+  expect(tasks.length, `job ${job.id} ran no task`).toBeGreaterThan(0);
+  for (const t of tasks) {
+    const stopped = await world.fargate.waitFor(t.task.taskArn!, "STOPPED", 60_000);
+    expect(stopped.task.lastStatus, t.task.taskArn).toBe("STOPPED");
+  }
+}
+
+/** Waits until the job's trace shows `text`; on a timeout the error carries the trace and the job's tasks. */
+export async function waitForTrace(
+  world: World,
+  job: SimJob,
+  text: string,
+  timeoutMs = 600_000,
+): Promise<void> {
+  try {
+    await world.sim.waitForTrace(job, text, timeoutMs);
+  } catch (error) {
+    const tasks = jobTasksOf(world, job).map((t) => `${t.task.taskArn} ${t.task.lastStatus}`);
+    throw new Error(
+      `${(error as Error).message}; status ${job.status}; tasks: ${tasks.join(", ") || "none"}; trace:\n${traceOf(world, job)}`,
+    );
+  }
+}

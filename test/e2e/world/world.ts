@@ -1,0 +1,305 @@
+/**
+ * The whole product on this machine, deployed by nothing but code: the synthesized template created in moto, its
+ * Lambda bundles running under the Lambda runtime interface emulator, its EventBridge rules routed to them, every
+ * ECS task run as real containers by the local Fargate (the manager image and the helper image built from the
+ * production Dockerfiles), and the GitLab coordinator simulator playing GitLab: the runner API, git over HTTP and
+ * the Job Hook deliveries to the webhook's Function URL.
+ *
+ *   const world = await startWorld();
+ *   const job = world.sendJob({ name: "build", script: ["echo hi"], image: "debian:bookworm-slim" });
+ *   await world.waitForJob(job);
+ *   await world.assertNothingLeftRunning();
+ *   await world.stop();
+ */
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
+import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { EMULATED_ECR_HOST, registryAddress } from "../../../scripts/containers/env.js";
+import { ensureImages } from "../../../scripts/images/build.js";
+import type { FunctionName } from "../../../src/functions/catalog.js";
+import { managerFamily } from "../../../src/infra/compute.js";
+import type { CfnTemplate } from "../../infra/cfn.js";
+import { synthesize } from "../../infra/synth.js";
+import { type JobHooks, sendJobHooks } from "../../support/gitlab-job-hooks.js";
+import {
+  type GitLabSim,
+  type JobDefinition,
+  GitLabSim as Sim,
+  type SimJob,
+} from "../../support/gitlab-sim.js";
+import { type FunctionUrl, startFunctionUrl } from "../../support/lambda/function-url.js";
+import type { InvokeResult, LocalLambda } from "../../support/lambda/rie.js";
+import {
+  type LocalFargate,
+  localFargateLeftovers,
+  type PhaseDelays,
+  type ProfileName,
+  startLocalFargate,
+  type TaskRecord,
+} from "../../support/local-fargate/index.js";
+import { type DeployedStack, deployTemplateToMoto, MOTO_ACCOUNT } from "../../support/moto-stack.js";
+import { startStackFunctions } from "./functions.js";
+import { type Routing, routeRules } from "./routing.js";
+
+const run = promisify(execFile);
+
+export interface WorldOptions {
+  /** The local Fargate's phase delays. @default "fast" */
+  profile?: ProfileName | PhaseDelays;
+  /** Changes to the runner configuration the stack is synthesized from (name, tags, sizes, idle timeout…). */
+  runner?: Record<string, unknown>;
+  /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
+  longPollMs?: number;
+}
+
+export interface World {
+  sim: GitLabSim;
+  fargate: LocalFargate;
+  hooks: JobHooks;
+  routing: Routing;
+  deployed: DeployedStack;
+  /** The runner configuration the stack serves. */
+  runnerName: string;
+  lambdas: Record<FunctionName, LocalLambda>;
+  /** GitLab queues a job: the simulator hands it to the runner, and Job Hooks go to the webhook. */
+  sendJob(definition: JobDefinition): SimJob;
+  /** Resolves when the runner reported the job's final state (and GitLab's hooks for it were answered). */
+  waitForJob(job: SimJob, timeoutMs?: number): Promise<SimJob>;
+  /** Manager tasks (the template's manager task definitions), in start order. */
+  managers(): TaskRecord[];
+  /** Job tasks (every other task), in start order. */
+  jobTasks(): TaskRecord[];
+  /** Every task the local Fargate ran. */
+  tasks(): TaskRecord[];
+  /** One period of the scheduler Lambda (its schedule, on demand). */
+  tick(): Promise<InvokeResult>;
+  /** Throws, naming them, unless every task is STOPPED and no container, pod, volume or podman process is left. */
+  assertNothingLeftRunning(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The configuration a world's stack is synthesized from: one runner configuration, sized for this machine. */
+function worldConfig(gitlabUrl: string, suffix: string, runner: Record<string, unknown> = {}) {
+  return {
+    gitlab: { url: gitlabUrl },
+    ssm: { webhookSecretParameter: `/sgr-e2e/${suffix}/webhook-secret` },
+    runners: [
+      {
+        name: "e2e",
+        tags: ["fargate"],
+        runUntagged: true,
+        runnerTokenParameter: `/sgr-e2e/${suffix}/runner-token`,
+        concurrent: 25,
+        idleTimeoutSeconds: 60,
+        minRunningSeconds: 0,
+        manager: { cpu: 512, memoryMiB: 1024, capacity: "FARGATE", architecture: "x86_64" },
+        jobs: {
+          defaultImage: "debian:bookworm-slim",
+          defaultSize: { cpu: 256, memoryMiB: 512, ephemeralStorageGiB: 21 },
+          capacity: "FARGATE",
+          architectures: ["x86_64"],
+          defaultArchitecture: "x86_64",
+        },
+        ...runner,
+      },
+    ],
+    schedulePeriodMinutes: 1,
+  };
+}
+
+/**
+ * Publishes the locally built images under the image asset URIs the deployed stack names, as `cdk deploy`
+ * publishes its image assets to the bootstrap ECR repository: same repository and tag, in the local registry,
+ * which mirrors the emulated account's ECR host (scripts/containers/env.ts).
+ */
+async function publishImageAssets(deployed: DeployedStack): Promise<void> {
+  const built = await ensureImages();
+  const ecs = new ECSClient({});
+  const managerImages = await Promise.all(
+    Object.values(deployed.managerTaskDefinitionArns).map(async (arn) => {
+      const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn }));
+      return out.taskDefinition?.containerDefinitions?.[0]?.image ?? "";
+    }),
+  );
+  ecs.destroy();
+  const resources = deployed.managerResources;
+  const helperImages = [resources.helperImage, resources.helperImages?.x86_64].filter(
+    (i): i is string => !!i,
+  );
+  const copies = [
+    ...managerImages.map((target) => [built.manager, target] as const),
+    ...helperImages.map((target) => [built.helper, target] as const),
+  ];
+  for (const [source, target] of copies) {
+    if (!target.startsWith(`${EMULATED_ECR_HOST}/`)) {
+      throw new Error(`image ${target} is not in the emulated account's ECR (${EMULATED_ECR_HOST})`);
+    }
+    const local = `${registryAddress}/${target.slice(EMULATED_ECR_HOST.length + 1)}`;
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--src-tls-verify=false",
+      "--dest-tls-verify=false",
+      `docker://${source}`,
+      `docker://${local}`,
+    ]);
+  }
+}
+
+async function putSecrets(parameters: Record<string, string>): Promise<void> {
+  const ssm = new SSMClient({});
+  for (const [name, value] of Object.entries(parameters)) {
+    await ssm.send(
+      new PutParameterCommand({ Name: name, Value: value, Type: "SecureString", Overwrite: true }),
+    );
+  }
+  ssm.destroy();
+}
+
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
+  const motoEndpoint = process.env.AWS_ENDPOINT_URL;
+  if (!motoEndpoint) throw new Error("AWS_ENDPOINT_URL must point at moto (the integration project's setup)");
+  const suffix = randomBytes(3).toString("hex");
+  const stackName = `SgrE2e${suffix}`;
+  const stops: Array<() => Promise<unknown> | unknown> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  };
+
+  try {
+    const sim = await new Sim({ longPollMs: options.longPollMs ?? 2_000 }).start();
+    stops.push(() => sim.close());
+    const runnerToken = sim.addRunner();
+    const webhookSecret = randomBytes(16).toString("hex");
+    const config = worldConfig(sim.url, suffix, options.runner);
+    const runnerName = String(config.runners[0]!.name);
+
+    const template = synthesize(config, stackName).template.toJSON() as CfnTemplate;
+    const deployed = await deployTemplateToMoto(template, stackName);
+    await putSecrets({
+      [config.ssm.webhookSecretParameter]: webhookSecret,
+      [String(config.runners[0]!.runnerTokenParameter)]: runnerToken,
+    });
+    await publishImageAssets(deployed);
+
+    const fargate = await startLocalFargate({
+      motoEndpoint,
+      profile: options.profile ?? "fast",
+      // The agent listens on its task's address (all tasks share the host network here).
+      taskAddressEnv: ["SGR_AGENT_HOST"],
+    });
+    stops.push(() => fargate.stop());
+
+    const functions = await startStackFunctions(template, deployed.stackResources, {
+      AWS_ENDPOINT_URL: fargate.endpoint,
+      AWS_ACCESS_KEY_ID: "testing",
+      AWS_SECRET_ACCESS_KEY: "testing",
+      AWS_SESSION_TOKEN: "testing",
+    });
+    stops.push(() => Promise.all([...functions.values()].map((f) => f.lambda.stop())));
+    const lambdas = Object.fromEntries([...functions].map(([name, f]) => [name, f.lambda])) as Record<
+      FunctionName,
+      LocalLambda
+    >;
+
+    const routing = await routeRules(ruleRoutes(template, deployed, functions));
+    stops.push(() => routing.stop());
+    const url: FunctionUrl = await startFunctionUrl(lambdas.webhook);
+    stops.push(() => url.close());
+    const hooks = sendJobHooks(sim, url.url, webhookSecret);
+    stops.push(() => hooks.stop());
+
+    const managerFamilies = new Set([managerFamily(stackName, runnerName)]);
+    const isManager = (t: TaskRecord) => managerFamilies.has(familyOf(t.task.taskDefinitionArn));
+
+    return {
+      sim,
+      fargate,
+      hooks,
+      routing,
+      deployed,
+      runnerName,
+      lambdas,
+      sendJob: (definition) => sim.enqueue(definition),
+      async waitForJob(job, timeoutMs = 180_000) {
+        await sim.waitForFinal(job, timeoutMs);
+        await hooks.settled();
+        return job;
+      },
+      managers: () => fargate.tasks().filter(isManager),
+      jobTasks: () => fargate.tasks().filter((t) => !isManager(t)),
+      tasks: () => fargate.tasks(),
+      tick: () => lambdas.scheduler.invoke(scheduledEvent()),
+      async assertNothingLeftRunning() {
+        const running = fargate
+          .tasks()
+          .filter((t) => t.task.lastStatus !== "STOPPED")
+          .map((t) => `${familyOf(t.task.taskDefinitionArn)} ${t.task.taskArn} (${t.task.lastStatus})`);
+        if (running.length > 0) throw new Error(`tasks not stopped: ${running.join(", ")}`);
+        const left = await localFargateLeftovers(fargate.instance);
+        const named = [...left.containers, ...left.pods, ...left.volumes];
+        if (named.length > 0 || left.processes > 0) {
+          throw new Error(
+            `left behind: ${named.join(", ") || "no podman objects"}; ${left.processes} process(es)`,
+          );
+        }
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+function familyOf(taskDefinitionArn: string | undefined): string {
+  return (taskDefinitionArn ?? "").split("/").pop()?.split(":")[0] ?? "";
+}
+
+/** The event EventBridge Scheduler/rules deliver for a `rate(…)` schedule. */
+function scheduledEvent(): Record<string, unknown> {
+  return {
+    version: "0",
+    id: randomBytes(16).toString("hex"),
+    "detail-type": "Scheduled Event",
+    source: "aws.events",
+    account: MOTO_ACCOUNT,
+    time: new Date().toISOString(),
+    region: process.env.AWS_REGION ?? "us-east-1",
+    resources: [],
+    detail: {},
+  };
+}
+
+/** Each rule of the template with an event pattern whose target was one of the stack's functions. */
+function ruleRoutes(
+  template: CfnTemplate,
+  deployed: DeployedStack,
+  functions: Awaited<ReturnType<typeof startStackFunctions>>,
+) {
+  const byLogicalId = new Map([...functions.values()].map((f) => [f.logicalId, f]));
+  return Object.entries(template.Resources).flatMap(([logicalId, resource]) => {
+    if (resource.Type !== "AWS::Events::Rule" || !resource.Properties?.EventPattern) return [];
+    const targets = (resource.Properties.Targets ?? []) as Array<{
+      Arn?: { "Fn::GetAtt"?: [string, string] };
+    }>;
+    const ruleName = deployed.stackResources.find(
+      (r) => r.LogicalResourceId === logicalId,
+    )?.PhysicalResourceId;
+    if (!ruleName) throw new Error(`moto did not create rule ${logicalId}`);
+    return targets.flatMap((target) => {
+      const fn = byLogicalId.get(target.Arn?.["Fn::GetAtt"]?.[0] ?? "");
+      if (!fn) return [];
+      return [
+        {
+          ruleName: ruleName.split("/").pop()!,
+          eventBusName: deployed.managerResources.eventBusName,
+          lambda: fn.lambda,
+          maximumRetryAttempts: fn.maximumRetryAttempts,
+        },
+      ];
+    });
+  });
+}
