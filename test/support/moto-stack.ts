@@ -13,6 +13,8 @@
  *  - moto's CloudFormation registers a task definition with its containers only (no cpu, memory, network mode,
  *    compatibilities, platform or roles): each is registered again, at the same revision, with the template's
  *    task-level properties, so that RunTask on Fargate accepts it as ECS would;
+ *  - moto's CloudFormation ignores a VPC's EnableDnsHostnames, and its RunTask then fails to name the task's network
+ *    interface (a 500): the template's value is set again with ModifyVpcAttribute;
  *  - once created, the rules on our bus lose their Lambda targets: moto would try to run the function for every
  *    matching event (it cannot: no Docker here) and fail PutEvents with a 500. The functions are run by hand.
  * Every client takes its endpoint from AWS_ENDPOINT_URL, like the code under test.
@@ -23,6 +25,7 @@ import {
   DescribeStackResourcesCommand,
   type StackResource,
 } from "@aws-sdk/client-cloudformation";
+import { EC2Client, ModifyVpcAttributeCommand } from "@aws-sdk/client-ec2";
 import {
   DeleteTaskDefinitionsCommand,
   DeregisterTaskDefinitionCommand,
@@ -173,6 +176,18 @@ async function completeTaskDefinitions(
   ecs.destroy();
 }
 
+/** Sets each template VPC's EnableDnsHostnames again (see above). */
+async function applyVpcDnsHostnames(t: CfnTemplate, stackResources: readonly StackResource[]): Promise<void> {
+  const ec2 = new EC2Client({});
+  for (const [logicalId, resource] of Object.entries(t.Resources)) {
+    if (resource.Type !== "AWS::EC2::VPC" || resource.Properties?.EnableDnsHostnames !== true) continue;
+    const vpcId = stackResources.find((r) => r.LogicalResourceId === logicalId)?.PhysicalResourceId;
+    if (vpcId)
+      await ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
+  }
+  ec2.destroy();
+}
+
 export async function deployTemplateToMoto(template: CfnTemplate, stackName: string): Promise<DeployedStack> {
   await publishLambdaAssets(template);
   await new SSMClient({}).send(
@@ -194,6 +209,7 @@ export async function deployTemplateToMoto(template: CfnTemplate, stackName: str
   const stackResources =
     (await cfn.send(new DescribeStackResourcesCommand({ StackName: stackName }))).StackResources ?? [];
   await completeTaskDefinitions(template, stackResources);
+  await applyVpcDnsHostnames(template, stackResources);
   const physicalIds = (type: string) =>
     stackResources
       .filter((r) => r.ResourceType === type)
