@@ -6,7 +6,7 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
+import * as z from "zod";
 import type { ContainerSpec } from "./backend.js";
 import { serviceEnvironment } from "./service-variables.js";
 import type { SizeRequest } from "./sizing.js";

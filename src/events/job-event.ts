@@ -4,7 +4,7 @@
  * required, ids may arrive as strings, and fields they do not use are let through untouched, so a malformed event
  * fails with a message naming the field.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** The `detail` of a job event as the webhook publishes it (docs/architecture.md "Events on the bus"). */
 export const jobEventDetailSchema = z.object({

@@ -3,7 +3,7 @@
  * (SGR_CONFIG), deployed resources (SGR_RESOURCES), which runner configuration this task serves
  * (SGR_RUNNER_NAME) and its token (RUNNER_TOKEN, from SSM through the task definition's `secrets`).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { loadConfigFromEnv, loadResourcesFromEnv } from "../config/load.js";
 import type { Resources } from "../config/resources.js";
 import type { Config, RunnerConfig } from "../config/schema.js";
