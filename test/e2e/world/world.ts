@@ -22,6 +22,7 @@ import type { FunctionName } from "../../../src/functions/catalog.js";
 import { managerFamily } from "../../../src/infra/compute.js";
 import type { CfnTemplate } from "../../infra/cfn.js";
 import { synthesize } from "../../infra/synth.js";
+import { type ServedRepo, serveGitRepo } from "../../support/git-repo.js";
 import { type JobHooks, sendJobHooks } from "../../support/gitlab-job-hooks.js";
 import {
   type GitLabSim,
@@ -52,10 +53,16 @@ export interface WorldOptions {
   runner?: Record<string, unknown>;
   /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
   longPollMs?: number;
+  /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
+  repository?: Record<string, string>;
+  /** Progress of the start, for figures. */
+  log?: (message: string) => void;
 }
 
 export interface World {
   sim: GitLabSim;
+  /** The project's repository, as GitLab serves it. */
+  repo: ServedRepo;
   fargate: LocalFargate;
   hooks: JobHooks;
   routing: Routing;
@@ -172,17 +179,25 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const sim = await new Sim({ longPollMs: options.longPollMs ?? 2_000 }).start();
     stops.push(() => sim.close());
     const runnerToken = sim.addRunner();
+    const repo = await serveGitRepo(
+      options.repository ?? { "README.md": "The project the end-to-end jobs build.\n" },
+    );
+    stops.push(() => repo.close());
     const webhookSecret = randomBytes(16).toString("hex");
     const config = worldConfig(sim.url, suffix, options.runner);
     const runnerName = String(config.runners[0]!.name);
 
+    const log = options.log ?? (() => undefined);
     const template = synthesize(config, stackName).template.toJSON() as CfnTemplate;
+    log("synthesized");
     const deployed = await deployTemplateToMoto(template, stackName);
+    log("deployed to moto");
     await putSecrets({
       [config.ssm.webhookSecretParameter]: webhookSecret,
       [String(config.runners[0]!.runnerTokenParameter)]: runnerToken,
     });
     await publishImageAssets(deployed);
+    log("image assets published");
 
     const fargate = await startLocalFargate({
       motoEndpoint,
@@ -204,6 +219,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       LocalLambda
     >;
 
+    log("functions started");
     const routing = await routeRules(ruleRoutes(template, deployed, functions));
     stops.push(() => routing.stop());
     const url: FunctionUrl = await startFunctionUrl(lambdas.webhook);
@@ -216,13 +232,15 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
     return {
       sim,
+      repo,
       fargate,
       hooks,
       routing,
       deployed,
       runnerName,
       lambdas,
-      sendJob: (definition) => sim.enqueue(definition),
+      sendJob: (definition) =>
+        sim.enqueue({ git: { repoUrl: repo.url, sha: repo.sha, ref: repo.ref }, ...definition }),
       async waitForJob(job, timeoutMs = 180_000) {
         await sim.waitForFinal(job, timeoutMs);
         await hooks.settled();
