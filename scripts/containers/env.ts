@@ -5,7 +5,8 @@
  * stand-ins built here.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { toolsDir } from "../tools-dir.js";
@@ -48,13 +49,20 @@ insecure = true
 `;
 }
 
-/** Writes the registries.conf if it changed; returns its path. */
+/**
+ * Writes the registries.conf if it is not there; returns its path. The name carries a hash of the content, so
+ * checkouts with different settings sharing the tool cache never rewrite each other's file under a running pull.
+ */
 function writeRegistriesConf(): string {
-  const path = join(containersStateDir, `registries-${registryPort}.conf`);
   const wanted = registriesConf();
+  const hash = createHash("sha256").update(wanted).digest("hex").slice(0, 12);
+  const path = join(containersStateDir, `registries-${registryPort}-${hash}.conf`);
   if (!existsSync(path) || readFileSync(path, "utf8") !== wanted) {
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, wanted);
+    // Written aside and renamed: a pull running meanwhile never reads half a file.
+    const aside = `${path}.${process.pid}`;
+    writeFileSync(aside, wanted);
+    renameSync(aside, path);
   }
   return path;
 }

@@ -114,24 +114,28 @@ describe("the product end to end, in real containers", () => {
 
   it("drain race: a job handed out as the idle manager is told to drain still succeeds, then the manager exits", async () => {
     // The manager must be idle for idleTimeoutSeconds (60 s) before the scheduler drains it.
-    const idleSince = Math.max(...world.sim.jobs.values().map((j) => j.assignedAt ?? 0));
+    const idleSince = Math.max(...[...world.sim.jobs.values()].map((j) => j.assignedAt ?? 0));
     // The job is pending (its hooks go out, scale-up finds the manager) but GitLab hands it out only when released.
-    const job = world.sendJob({
-      name: "drain-race",
-      script: ["echo drain-race-started", "sleep 3", "echo drain-race-done"],
-      image: DEBIAN,
-      runnerToken: "held-until-released",
-    });
+    const job = world.sendJob(
+      {
+        name: "drain-race",
+        script: ["echo drain-race-started", "sleep 3", "echo drain-race-done"],
+        image: DEBIAN,
+      },
+      { held: true },
+    );
     await eventually(() => pendingScaleUps(job.id).some((i) => i.attempts.length > 0), "scale-up never ran");
     await world.routing.idle();
     expect(world.managers().map((m) => m.task.taskArn)).toEqual([manager]);
     const wait = idleSince + 61_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 
-    delete job.definition.runnerToken;
-    await eventually(() => job.assignedAt !== undefined, "the manager never took the job", 10_000);
+    // The scheduler tells the idle manager to drain; GitLab hands the job out before the manager acts on it
+    // (it reads its drain request every few seconds).
     const decisions = await tick();
     expect(decisions).toEqual([{ taskArn: manager, decision: "drained-idle" }]);
+    world.sim.release(job);
+    await eventually(() => job.assignedAt !== undefined, "the draining manager never took the job", 10_000);
 
     await world.waitForJob(job);
     const trace = plainTrace(world, job);

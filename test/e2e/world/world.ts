@@ -71,7 +71,7 @@ export interface World {
   runnerName: string;
   lambdas: Record<FunctionName, LocalLambda>;
   /** GitLab queues a job: the simulator hands it to the runner, and Job Hooks go to the webhook. */
-  sendJob(definition: JobDefinition): SimJob;
+  sendJob(definition: JobDefinition, options?: { held?: boolean }): SimJob;
   /** Resolves when the runner reported the job's final state (and GitLab's hooks for it were answered). */
   waitForJob(job: SimJob, timeoutMs?: number): Promise<SimJob>;
   /** Manager tasks (the template's manager task definitions), in start order. */
@@ -239,8 +239,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       deployed,
       runnerName,
       lambdas,
-      sendJob: (definition) =>
-        sim.enqueue({ git: { repoUrl: repo.url, sha: repo.sha, ref: repo.ref }, ...definition }),
+      sendJob: (definition, sendOptions) =>
+        sim.enqueue({ git: { repoUrl: repo.url, sha: repo.sha, ref: repo.ref }, ...definition }, sendOptions),
       async waitForJob(job, timeoutMs = 180_000) {
         await sim.waitForFinal(job, timeoutMs);
         await hooks.settled();
