@@ -40,6 +40,9 @@ describe("container settings", () => {
         environment: [
           { name: "FROM_DEFINITION", value: "one" },
           { name: "REPLACED", value: "old" },
+          // variables podman itself reads reach the container too, without disturbing podman
+          { name: "HOME", value: "/home/job" },
+          { name: "PATH", value: "/bin:/usr/bin" },
         ],
       },
     ]);
@@ -48,7 +51,9 @@ describe("container settings", () => {
         containerOverrides: [
           {
             name: "main",
-            command: ['echo "$(id -u):$(id -g) $(pwd) $FROM_DEFINITION $REPLACED $ADDED $AWS_EXECUTION_ENV"'],
+            command: [
+              'echo "$(id -u):$(id -g) $(pwd) $FROM_DEFINITION $REPLACED $ADDED $AWS_EXECUTION_ENV $HOME $PATH"',
+            ],
             environment: [
               { name: "REPLACED", value: "new" },
               { name: "ADDED", value: "two" },
@@ -59,7 +64,7 @@ describe("container settings", () => {
     });
     expect(stopped.containers?.[0]?.exitCode).toBe(0);
     expect(await bed.logLines(stopped.taskArn!, "main")).toEqual([
-      "4321:4321 /tmp one new two AWS_ECS_FARGATE",
+      "4321:4321 /tmp one new two AWS_ECS_FARGATE /home/job /bin:/usr/bin",
     ]);
   });
 
@@ -338,5 +343,26 @@ describe("container settings", () => {
     >;
     expect(doc.TaskARN).toBe(stopped.taskArn);
     expect(doc.LaunchType).toBe("FARGATE");
+  });
+
+  it("serves the task role's credentials where the SDKs look for them (AWS_CONTAINER_CREDENTIALS_FULL_URI)", async () => {
+    const td = await bed.register(
+      [{ name: "main", image: bed.images.busybox, ...sh('wget -qO- "$AWS_CONTAINER_CREDENTIALS_FULL_URI"') }],
+      { taskRoleArn: "arn:aws:iam::123456789012:role/job" },
+    );
+    const stopped = await runToEnd(td);
+    const doc = JSON.parse((await bed.logLines(stopped.taskArn!, "main")).join("\n")) as Record<
+      string,
+      unknown
+    >;
+    expect(doc).toMatchObject({
+      AccessKeyId: expect.any(String),
+      Token: expect.any(String),
+      RoleArn: "arn:aws:iam::123456789012:role/job",
+    });
+    const without = await bed.register([
+      { name: "main", image: bed.images.busybox, ...sh('echo "[$AWS_CONTAINER_CREDENTIALS_FULL_URI]"') },
+    ]);
+    expect(await bed.logLines((await runToEnd(without)).taskArn!, "main")).toEqual(["[]"]);
   });
 });

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe("the local Fargate proxy", () => {
-  it("passes every other call to moto: S3 objects, ECS task definitions", async () => {
+  it("passes every other call to moto (S3 objects, ECS task definitions); AWS_ENDPOINT_URL_ECS alone reaches it", async () => {
     const bed = await startTestbed();
     opened.push(bed);
     const s3 = new S3Client({ endpoint: bed.fargate.endpoint, region: "us-east-1", forcePathStyle: true });
@@ -30,7 +30,29 @@ describe("the local Fargate proxy", () => {
     expect(await got.Body?.transformToString()).toBe(body);
     s3.destroy();
 
-    const td = await bed.register([{ name: "main", image: bed.images.busybox }]);
+    // An SDK client given only AWS_ENDPOINT_URL_ECS reaches the local Fargate for ECS.
+    const td = await bed.register([
+      { name: "main", image: bed.images.busybox, entryPoint: ["/bin/sh", "-c"], command: ["true"] },
+    ]);
+    const task = await bed.run(td);
+    const saved = process.env.AWS_ENDPOINT_URL_ECS;
+    process.env.AWS_ENDPOINT_URL_ECS = bed.fargate.endpoint;
+    const { ListTasksCommand } = await import("@aws-sdk/client-ecs");
+    const fromEnv = new ECSClient({ region: "us-east-1" });
+    try {
+      const listed = await fromEnv.send(
+        new ListTasksCommand({ cluster: bed.cluster, desiredStatus: "RUNNING" }),
+      );
+      const stopped = await fromEnv.send(
+        new ListTasksCommand({ cluster: bed.cluster, desiredStatus: "STOPPED" }),
+      );
+      expect([...(listed.taskArns ?? []), ...(stopped.taskArns ?? [])]).toContain(task.taskArn);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_ECS;
+      else process.env.AWS_ENDPOINT_URL_ECS = saved;
+      fromEnv.destroy();
+    }
+    await bed.until(task.taskArn!, "STOPPED");
     const described = await bed.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: td }));
     expect(described.taskDefinition?.taskDefinitionArn).toBe(td);
     await bed.close();

@@ -2,7 +2,6 @@
  * The awslogs log driver: a container's stdout and stderr, line by line, to CloudWatch Logs (moto) under
  * `awslogs-group`, stream `<awslogs-stream-prefix>/<container>/<task id>`, as Fargate names them.
  */
-import type { ChildProcess } from "node:child_process";
 import {
   CreateLogGroupCommand,
   CreateLogStreamCommand,
@@ -10,8 +9,8 @@ import {
   PutLogEventsCommand,
 } from "@aws-sdk/client-cloudwatch-logs";
 import type { LogConfiguration } from "@aws-sdk/client-ecs";
+import { LogTail } from "./log-tail.js";
 import type { MotoClients } from "./moto-clients.js";
-import { podmanSpawn } from "./podman.js";
 
 export interface AwsLogsTarget {
   group: string;
@@ -58,50 +57,43 @@ export async function prepareStream(
     });
 }
 
-/** Follows `podman logs -f` of a container and ships its lines; `done` resolves once the last line is written. */
-export function shipLogs(
-  clients: MotoClients,
-  target: AwsLogsTarget,
-  podmanName: string,
-): { done: Promise<void>; process: ChildProcess } {
-  const child = podmanSpawn(["logs", "--follow", podmanName]);
-  let pending: { timestamp: number; message: string }[] = [];
-  let chain = Promise.resolve();
-  const flush = () => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
-    chain = chain.then(() =>
-      clients.logs
-        .send(
-          new PutLogEventsCommand({
-            logGroupName: target.group,
-            logStreamName: target.stream,
-            logEvents: batch,
-          }),
-        )
+/** Ships a container's log file to its stream, a batch every 200 ms; finish() once the container has exited. */
+export class LogShipper {
+  private pending: { timestamp: number; message: string }[] = [];
+  private chain = Promise.resolve();
+  private readonly tail: LogTail;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly clients: MotoClients,
+    private readonly target: AwsLogsTarget,
+    logFile: string,
+  ) {
+    this.tail = new LogTail(logFile, (lines) => {
+      this.pending.push(...lines);
+      if (this.pending.length >= 500) this.flush();
+    });
+    this.timer = setInterval(() => this.flush(), 200);
+  }
+
+  /** Ships the last lines; resolves once they are written. */
+  async finish(): Promise<void> {
+    await this.tail.finish();
+    clearInterval(this.timer);
+    this.flush();
+    await this.chain;
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const { group, stream } = this.target;
+    this.chain = this.chain.then(() =>
+      this.clients.logs
+        .send(new PutLogEventsCommand({ logGroupName: group, logStreamName: stream, logEvents: batch }))
         .then(() => undefined)
         .catch(() => undefined),
     );
-  };
-  const timer = setInterval(flush, 200);
-  const rests = { stdout: "", stderr: "" };
-  const reader = (stream: keyof typeof rests) => (chunk: Buffer) => {
-    const lines = (rests[stream] + chunk.toString("utf8")).split("\n");
-    rests[stream] = lines.pop() ?? "";
-    for (const line of lines) pending.push({ timestamp: Date.now(), message: line });
-    if (pending.length >= 500) flush();
-  };
-  child.stdout?.on("data", reader("stdout"));
-  child.stderr?.on("data", reader("stderr"));
-  const done = new Promise<void>((resolve) => {
-    child.once("close", () => {
-      clearInterval(timer);
-      for (const rest of Object.values(rests))
-        if (rest) pending.push({ timestamp: Date.now(), message: rest });
-      flush();
-      chain.then(resolve, resolve);
-    });
-  });
-  return { done, process: child };
+  }
 }

@@ -8,9 +8,13 @@
  *   await fargate.stop(); // no container, pod, volume or helper process left
  */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Task } from "@aws-sdk/client-ecs";
 import { EcsTaskApi } from "./ecs-api.js";
 import { TaskEvents } from "./events.js";
+import { ExitWatcher } from "./exit-watcher.js";
 import { Faults } from "./faults.js";
 import { LoopbackAddressPool } from "./ip-pool.js";
 import { motoClients } from "./moto-clients.js";
@@ -84,6 +88,8 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
   const events = new TaskEvents(clients, options.eventBuses ?? ["default"]);
   const pool = new LoopbackAddressPool(options.addressPool?.first, options.addressPool?.last);
   const faults = new Faults();
+  const exits = new ExitWatcher(instance);
+  const logDir = await mkdtemp(join(tmpdir(), `local-fargate-${instance}-`));
   let endpoint = "";
   const api = new EcsTaskApi(clients, account, faults, () => ({
     instance,
@@ -94,6 +100,8 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
     endpoint: () => endpoint,
     containerEnvironment: { AWS_ENDPOINT_URL: endpoint, ...options.containerEnvironment },
     taskAddressEnv: options.taskAddressEnv ?? [],
+    exits,
+    logDir,
   }));
   const proxy = new LocalFargateProxy({
     motoEndpoint: options.motoEndpoint,
@@ -136,6 +144,8 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
       await Promise.all([...api.tasks.values()].map((r) => r.finished));
       await events.flushed();
       await removeAll(instance);
+      exits.close();
+      await rm(logDir, { recursive: true, force: true });
       await proxy.close();
       clients.destroy();
     },
@@ -146,7 +156,7 @@ export interface Leftovers {
   containers: string[];
   pods: string[];
   volumes: string[];
-  /** `podman logs`/`podman wait` processes this module started that are still alive. */
+  /** podman processes this module started (the instance's event stream) that are still alive. */
   processes: number;
 }
 

@@ -5,14 +5,16 @@
  * DEPROVISIONING → STOPPED, each change put on EventBridge as an "ECS Task State Change" event.
  */
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
 import type { Container, ContainerDefinition, Task, TaskDefinition } from "@aws-sdk/client-ecs";
-import { awslogsTarget, LogGroupMissingError, prepareStream, shipLogs } from "./awslogs.js";
+import { awslogsTarget, LogGroupMissingError, LogShipper, prepareStream } from "./awslogs.js";
+import { containerCreateArgs, podmanEnvironment } from "./container-args.js";
 import type { TaskEvents } from "./events.js";
-import { DOCKER_DEFAULT_CAPABILITIES } from "./fargate-limits.js";
+import type { ExitWatcher } from "./exit-watcher.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
 import type { MotoClients } from "./moto-clients.js";
-import { INSTANCE_LABEL, podman, podmanSpawn } from "./podman.js";
+import { INSTANCE_LABEL, podman } from "./podman.js";
 import { type PhaseDelays, pullDelayMs } from "./profiles.js";
 import { resolveSecrets, SecretResolutionError } from "./secrets.js";
 
@@ -30,6 +32,10 @@ export interface RuntimeContext {
   taskAddressEnv: readonly string[];
   /** A fault asked for this task: it stays PENDING until stopped. */
   stuckInPending: boolean;
+  /** Container exits of the instance. */
+  exits: ExitWatcher;
+  /** Directory for the containers' log files (removed with the instance). */
+  logDir: string;
 }
 
 const OOM_REASON = "OutOfMemoryError: Container killed due to memory usage";
@@ -49,7 +55,6 @@ interface ContainerRun {
   state: Container;
   podmanName: string;
   environment: Record<string, string>;
-  created: boolean;
   isStarted: boolean;
   started: Promise<void>;
   markStarted: () => void;
@@ -131,7 +136,6 @@ export class TaskRuntime {
         def,
         podmanName: `${this.pod}-${base.name}`,
         environment: {},
-        created: false,
         isStarted: false,
         state: {
           containerArn: `${launch.arn.replace(":task/", ":container/")}/${randomUUID()}`,
@@ -239,7 +243,7 @@ export class TaskRuntime {
     this.task.stoppedReason = SPOT_INTERRUPTED;
     this.task.stoppingAt = new Date();
     this.emit();
-    const running = this.containers.filter((c) => c.created && !c.hasExited);
+    const running = this.containers.filter((c) => c.isStarted && !c.hasExited);
     for (const c of running) this.killedByUs.add(c.podmanName);
     void Promise.all(running.map((c) => podman(["kill", "--signal", "TERM", c.podmanName])));
     const allExited = Promise.all(running.map((c) => c.exited));
@@ -438,8 +442,16 @@ export class TaskRuntime {
       this.volumes.set(volume.name, name);
     }
     for (const c of this.containers) {
-      await this.createOrFail(this.createArgs(c), c.environment);
-      c.created = true;
+      const args = containerCreateArgs({
+        pod: this.pod,
+        name: c.podmanName,
+        instance: this.ctx.instance,
+        definition: c.def,
+        environment: c.environment,
+        volumes: this.volumes,
+        logFile: this.logFile(c),
+      });
+      await this.createOrFail(args, podmanEnvironment(c.environment));
     }
   }
 
@@ -448,37 +460,6 @@ export class TaskRuntime {
     if (result.code !== 0) {
       throw new StartFailure(`CannotCreateContainerError: ${result.stderr.trim().split("\n").pop()}`);
     }
-  }
-
-  private createArgs(c: ContainerRun): string[] {
-    const def = c.def;
-    const args = ["create", "--pod", this.pod, "--name", c.podmanName, "--pull", "never"];
-    args.push("--label", `${INSTANCE_LABEL}=${this.ctx.instance}`);
-    const caps = new Set<string>(DOCKER_DEFAULT_CAPABILITIES);
-    const drop = def.linuxParameters?.capabilities?.drop ?? [];
-    if (drop.includes("ALL")) caps.clear();
-    for (const cap of drop) caps.delete(cap);
-    for (const cap of def.linuxParameters?.capabilities?.add ?? []) caps.add(cap);
-    args.push("--cap-drop", "ALL");
-    for (const cap of caps) args.push("--cap-add", cap);
-    if (def.memory) args.push("--memory", `${def.memory}m`, "--memory-swap", `${def.memory}m`);
-    if (def.memoryReservation) args.push("--memory-reservation", `${def.memoryReservation}m`);
-    if (def.cpu) args.push("--cpu-shares", String(Math.max(2, def.cpu)));
-    if (def.user) args.push("--user", def.user);
-    if (def.workingDirectory) args.push("--workdir", def.workingDirectory);
-    if (def.readonlyRootFilesystem) args.push("--read-only", "--read-only-tmpfs=false");
-    if (def.linuxParameters?.initProcessEnabled) args.push("--init");
-    for (const limit of def.ulimits ?? [])
-      args.push("--ulimit", `${limit.name}=${limit.softLimit}:${limit.hardLimit}`);
-    if (def.entryPoint) args.push("--entrypoint", JSON.stringify(def.entryPoint));
-    // Values travel in podman's own environment, never on its command line (secrets stay out of `ps`).
-    for (const name of Object.keys(c.environment)) args.push("--env", name);
-    for (const mount of def.mountPoints ?? []) {
-      const volume = this.volumes.get(mount.sourceVolume ?? "");
-      if (volume) args.push("--volume", `${volume}:${mount.containerPath}${mount.readOnly ? ":ro" : ""}`);
-    }
-    args.push(def.image ?? "", ...(def.command ?? []));
-    return args;
   }
 
   /** Starts every container once its dependsOn conditions hold; resolves when all have started. */
@@ -530,25 +511,23 @@ export class TaskRuntime {
     c.isStarted = true;
     c.markStarted();
     const target = awslogsTarget(c.def.logConfiguration, c.def.name ?? "", this.id);
-    if (target) c.logsShipped = shipLogs(this.ctx.clients, target, c.podmanName).done;
-    this.watchExit(c);
+    const shipper = target ? new LogShipper(this.ctx.clients, target, this.logFile(c)) : undefined;
+    this.watchExit(c, shipper);
     if (c.def.healthCheck) void this.healthLoop(c);
   }
 
-  private watchExit(c: ContainerRun): void {
-    const waiter = podmanSpawn(["wait", c.podmanName]);
-    let out = "";
-    waiter.stdout?.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    waiter.once("close", () => {
-      const code = Number.parseInt(out.trim(), 10);
-      const exitCode = Number.isNaN(code) ? 137 : code;
+  private logFile(c: ContainerRun): string {
+    return `${this.ctx.logDir}/${c.podmanName}.log`;
+  }
+
+  private watchExit(c: ContainerRun, shipper: LogShipper | undefined): void {
+    void this.ctx.exits.exited(c.podmanName).then((exitCode) => {
       c.hasExited = true;
       c.state.lastStatus = "STOPPED";
       c.state.exitCode = exitCode;
       // SIGKILL that we did not send: the kernel's OOM killer (the task's or the container's memory limit).
       if (exitCode === 137 && !this.killedByUs.has(c.podmanName)) c.state.reason = OOM_REASON;
+      c.logsShipped = shipper?.finish();
       c.markExited(exitCode);
       if (c.def.essential !== false) this.requestStop("EssentialContainerExited", ESSENTIAL_EXITED);
       else this.emit();
@@ -609,13 +588,15 @@ export class TaskRuntime {
     if (stop.code === "TaskFailedToStart") this.task.stoppedReason = stop.reason;
     this.setStatus("STOPPING");
     await this.stopContainersInOrder(stop.code === "SpotInterruption" ? 0 : undefined);
-    await Promise.all(this.containers.map((c) => c.logsShipped));
+    // The last lines are read once the exit is seen; never wait for CloudWatch forever.
+    await Promise.race([Promise.all(this.containers.map((c) => c.logsShipped)), sleep(10_000)]);
     for (const c of this.containers) c.state.lastStatus = "STOPPED";
     this.task.executionStoppedAt = new Date();
     this.setStatus("DEPROVISIONING");
     await sleep(this.ctx.delays.deprovisioningMs);
     await podman(["pod", "rm", "--force", "--time", "0", this.pod]);
     for (const volume of this.volumes.values()) await podman(["volume", "rm", "--force", volume]);
+    await Promise.all(this.containers.map((c) => rm(this.logFile(c), { force: true })));
     if (this.address) this.ctx.pool.release(this.address);
     const attachment = this.task.attachments?.[0];
     if (attachment) attachment.status = "DELETED";
