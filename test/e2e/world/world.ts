@@ -16,10 +16,13 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { EMULATED_ECR_HOST, registryAddress } from "../../../scripts/containers/env.js";
 import { ensureImages } from "../../../scripts/images/build.js";
+import { createDocumentClient } from "../../../src/config/aws-clients.js";
 import type { FunctionName } from "../../../src/functions/catalog.js";
 import { managerFamily } from "../../../src/infra/compute.js";
+import { MANAGER_SK_PREFIX, type ManagerItem, runnerPk } from "../../../src/state/table.js";
 import type { CfnTemplate } from "../../infra/cfn.js";
 import { synthesize } from "../../infra/synth.js";
 import { type ServedRepo, serveGitRepo } from "../../support/git-repo.js";
@@ -80,6 +83,8 @@ export interface World {
   jobTasks(): TaskRecord[];
   /** Every task the local Fargate ran. */
   tasks(): TaskRecord[];
+  /** The managers' records in the state table (what the scheduler decides on). */
+  managerRecords(): Promise<ManagerItem[]>;
   /** One period of the scheduler Lambda (its schedule, on demand). */
   tick(): Promise<InvokeResult>;
   /** Throws, naming them, unless every task is STOPPED and no container, pod, volume or podman process is left. */
@@ -249,6 +254,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       managers: () => fargate.tasks().filter(isManager),
       jobTasks: () => fargate.tasks().filter((t) => !isManager(t)),
       tasks: () => fargate.tasks(),
+      async managerRecords() {
+        const db = createDocumentClient();
+        const out = await db.send(
+          new QueryCommand({
+            TableName: deployed.managerResources.stateTableName,
+            KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues: { ":pk": runnerPk(runnerName), ":prefix": MANAGER_SK_PREFIX },
+            ConsistentRead: true,
+          }),
+        );
+        db.destroy();
+        return (out.Items ?? []) as ManagerItem[];
+      },
       tick: () => lambdas.scheduler.invoke(scheduledEvent()),
       async assertNothingLeftRunning() {
         const running = fargate
