@@ -1,5 +1,8 @@
 /** What the end-to-end tests read about a job: its task, its trace, and the events GitLab's hooks produced. */
 import type { SimJob } from "../../support/gitlab-sim.js";
+
+export { plainTrace } from "../../driver/e2e-support.js";
+
 import type { TaskRecord } from "../../support/local-fargate/index.js";
 import type { World } from "./world.js";
 
@@ -19,16 +22,6 @@ export async function jobTaskStopped(world: World, job: SimJob, timeoutMs = 60_0
     if (Date.now() > deadline) throw new Error(`job ${job.id} never got a task`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** The trace without ANSI colours and timestamps, as a reader sees it. */
-export function plainTrace(world: World, job: SimJob): string {
-  return world.sim
-    .traceText(job)
-    .split("\n")
-    .map((line) => line.replace(/^\S+Z \d\d[OE]\+? ?/, ""))
-    .join("\n")
-    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 }
 
 /** Waits until `check` holds (polling), or throws `what` after the timeout. */
