@@ -65,13 +65,15 @@ describe("task lifecycle", () => {
 
   it("gives each task its own 127.0.0.N as the ENI's privateIPv4Address, which its containers share", async () => {
     // awsvpc: "each task receives its own elastic network interface"; containers of a task share it.
+    // The same port on both tasks (not a well-known one: other tests' servers share this host's loopback).
+    const port = 20000 + (process.pid % 20000);
     const td = await bed.register([
       {
         name: "server",
         image: bed.images.busybox,
         stopTimeout: 2,
         ...sh(
-          'mkdir -p /tmp/www && echo pong > /tmp/www/index.html && exec busybox httpd -f -p "$TASK_IP:7443" -h /tmp/www',
+          `mkdir -p /tmp/www && echo pong > /tmp/www/index.html && exec busybox httpd -f -p "$TASK_IP:${port}" -h /tmp/www`,
         ),
       },
       { name: "peer", image: bed.images.busybox, essential: false, ...sh('echo "peer sees $TASK_IP"') },
@@ -87,7 +89,7 @@ describe("task lifecycle", () => {
     expect(running[0]!.attachments?.[0]?.status).toBe("ATTACHED");
     for (const address of addresses) {
       // the same port on two tasks: each reached at its own address
-      expect(await readFrom(address, 7443)).toBe("pong\n");
+      expect(await readFrom(address, port)).toBe("pong\n");
     }
     for (const t of tasks) await bed.ecs.send(new StopTaskCommand({ cluster: bed.cluster, task: t.taskArn }));
     for (const t of tasks) await bed.until(t.taskArn!, "STOPPED");

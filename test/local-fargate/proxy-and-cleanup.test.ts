@@ -61,7 +61,7 @@ describe("the local Fargate proxy", () => {
 
 describe("the task address pool", () => {
   it("hands out 127.0.0.N only, never one in use, and reuses a released one only after the others", () => {
-    const pool = new LoopbackAddressPool(2, 4);
+    const pool = new LoopbackAddressPool(2, 4, 2);
     const taken = [pool.take(), pool.take(), pool.take()];
     expect(taken).toEqual(["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     expect(() => pool.take()).toThrow(/in use/);

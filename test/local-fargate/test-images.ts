@@ -18,6 +18,11 @@ export interface TestImage {
   configured: string;
   /** The same content, marked arm64 (no arm64 binary in it: only its manifest's platform matters). */
   arm64: string;
+  /**
+   * A stand-in for the product's helper image: makes the control FIFO the build loop waits for, says which
+   * address and port its agent would listen on, and idles until SIGTERM.
+   */
+  helperStandIn: string;
 }
 
 const TAG = "1";
@@ -65,6 +70,13 @@ export async function testImages(): Promise<TestImage> {
       ['ENTRYPOINT ["/bin/busybox", "echo", "from-entrypoint"]', "USER 1234", "WORKDIR /work"],
     ],
     ["arm64", "busybox-arm64", [], "arm64"],
+    [
+      "helperStandIn",
+      "helper-stand-in",
+      [
+        `ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM; mkfifo \\"$SGR_SHARED/ctl\\"; echo \\"agent on $SGR_AGENT_HOST:$SGR_AGENT_PORT\\"; sleep 3600 & wait"]`,
+      ],
+    ],
   ];
   const out = {} as TestImage;
   for (const [key, name, changes, arch] of wanted) {

@@ -16,7 +16,7 @@ import { EcsTaskApi } from "./ecs-api.js";
 import { TaskEvents } from "./events.js";
 import { ExitWatcher } from "./exit-watcher.js";
 import { Faults } from "./faults.js";
-import { LoopbackAddressPool } from "./ip-pool.js";
+import { LoopbackAddressPool, processAddressPool } from "./ip-pool.js";
 import { motoClients } from "./moto-clients.js";
 import { leftovers, livePodmanChildren, removeAll } from "./podman.js";
 import { type PhaseDelays, type ProfileName, phaseDelays } from "./profiles.js";
@@ -49,7 +49,8 @@ export interface LocalFargateOptions {
    * here, so a server that would bind 0.0.0.0 on Fargate must bind its task's address instead.
    */
   taskAddressEnv?: readonly string[];
-  /** Addresses 127.0.0.<first>…<last> (default 2…254). */
+  /** Addresses 127.0.0.<first>…<last> (default: 2…254, one pool shared by every instance in the process, starting
+   * at a random address). */
   addressPool?: { first: number; last: number };
 }
 
@@ -86,7 +87,9 @@ export async function startLocalFargate(options: LocalFargateOptions): Promise<L
   const clients = motoClients(options.motoEndpoint, region);
   const delays = phaseDelays(options.profile ?? "fast", options.delays);
   const events = new TaskEvents(clients, options.eventBuses ?? ["default"]);
-  const pool = new LoopbackAddressPool(options.addressPool?.first, options.addressPool?.last);
+  const pool = options.addressPool
+    ? new LoopbackAddressPool(options.addressPool.first, options.addressPool.last)
+    : processAddressPool;
   const faults = new Faults();
   const exits = new ExitWatcher(instance);
   const logDir = await mkdtemp(join(tmpdir(), `local-fargate-${instance}-`));

@@ -6,13 +6,18 @@ export class LoopbackAddressPool {
   private readonly inUse = new Set<number>();
   private next: number;
 
+  /**
+   * `start` is where the round robin begins; by default a random address of the pool, so that test processes
+   * running side by side on one machine rarely hand out the same address at the same time.
+   */
   constructor(
     private readonly first = 2,
     private readonly last = 254,
+    start = first + Math.floor(Math.random() * (last - first + 1)),
   ) {
     if (first < 2 || last > 254 || first > last)
       throw new Error(`bad loopback pool 127.0.0.${first}-${last}`);
-    this.next = first;
+    this.next = Math.min(Math.max(start, first), last);
   }
 
   /** The next free address (round robin, so a released address is not reused at once). */
@@ -38,3 +43,6 @@ export class LoopbackAddressPool {
     return this.inUse.size;
   }
 }
+
+/** One pool per process: local Fargates started side by side in one test process never share an address. */
+export const processAddressPool = new LoopbackAddressPool();

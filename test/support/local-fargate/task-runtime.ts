@@ -11,6 +11,7 @@ import { awslogsTarget, LogGroupMissingError, LogShipper, prepareStream } from "
 import { containerCreateArgs, podmanEnvironment } from "./container-args.js";
 import type { TaskEvents } from "./events.js";
 import type { ExitWatcher } from "./exit-watcher.js";
+import { runHealthChecks } from "./health-check.js";
 import { ImagePullError, imageFacts, ociArchitecture, pullImage } from "./images.js";
 import type { LoopbackAddressPool } from "./ip-pool.js";
 import type { MotoClients } from "./moto-clients.js";
@@ -535,29 +536,11 @@ export class TaskRuntime {
   }
 
   /** ECS health checks, run by the agent (here: podman exec) every interval. */
-  private async healthLoop(c: ContainerRun): Promise<void> {
-    const check = c.def.healthCheck!;
-    const command = check.command ?? [];
-    const exec =
-      command[0] === "CMD-SHELL"
-        ? ["/bin/sh", "-c", command.slice(1).join(" ")]
-        : command.slice(command[0] === "CMD" ? 1 : 0);
-    const intervalMs = (check.interval ?? 30) * 1000;
-    const timeoutMs = (check.timeout ?? 5) * 1000;
-    const retries = check.retries ?? 3;
-    const graceUntil = Date.now() + (check.startPeriod ?? 0) * 1000;
-    let failures = 0;
-    while (!c.hasExited && !this.stopping) {
-      await sleep(intervalMs);
-      if (c.hasExited || this.stopping) break;
-      const result = await podman(["exec", c.podmanName, ...exec], { timeoutMs });
-      if (result.code === 0) {
-        failures = 0;
-        this.setHealth(c, "HEALTHY");
-      } else if (Date.now() >= graceUntil && ++failures >= retries) {
-        this.setHealth(c, "UNHEALTHY");
-      }
-    }
+  private healthLoop(c: ContainerRun): Promise<void> {
+    return runHealthChecks(c.podmanName, c.def.healthCheck!, {
+      done: () => c.hasExited || this.stopping !== undefined,
+      report: (status) => this.setHealth(c, status),
+    });
   }
 
   private setHealth(c: ContainerRun, status: "HEALTHY" | "UNHEALTHY"): void {
