@@ -25,7 +25,8 @@ const SCRIPT_MARKER = "queue-to-start-first-byte";
 interface Phases {
   total: number;
   floor: number;
-  phases: [string, number][];
+  /** Each phase: when it ended after the job was queued, and how long after the previous phase's end. */
+  phases: { label: string; at: number; duration: number }[];
 }
 
 /** When the task reached RUNNING, counted from its RunTask (the modelled Fargate start). */
@@ -70,11 +71,12 @@ async function measure(world: World, name: string, cold: boolean): Promise<Phase
     ["job task", jobTask.reachedAt.RUNNING ?? Number.NaN],
     ["script", firstScriptByte(world, job)],
   ];
+  // Phases may overlap (the event is on the bus before the webhook's answer is back): a negative duration says so.
   let previous = queuedAt;
-  const phases = marks.map(([label, at]): [string, number] => {
-    const duration = at - previous;
+  const phases = marks.map(([label, at]) => {
+    const phase = { label, at: at - queuedAt, duration: at - previous };
     previous = Math.max(previous, at);
-    return [label, duration];
+    return phase;
   });
   const floor = startTime(jobTask) + (cold ? startTime(manager) : 0);
   return { total: previous - queuedAt, floor, phases };
@@ -84,7 +86,10 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function rows(label: string, measured: Phases): BenchRow[] {
   return [
-    ...measured.phases.map(([phase, ms]) => ({ metric: `${label} ${phase}`, value: seconds(ms) })),
+    ...measured.phases.map((phase) => ({
+      metric: `${label} ${phase.label}`,
+      value: `${seconds(phase.duration)} (at ${seconds(phase.at)})`,
+    })),
     { metric: `${label} queue-to-start`, value: seconds(measured.total) },
     { metric: `${label} modelled floor`, value: seconds(measured.floor) },
     { metric: `${label} total / floor`, value: (measured.total / measured.floor).toFixed(2) },
