@@ -274,7 +274,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           .filter((t) => t.task.lastStatus !== "STOPPED")
           .map((t) => `${familyOf(t.task.taskDefinitionArn)} ${t.task.taskArn} (${t.task.lastStatus})`);
         if (running.length > 0) throw new Error(`tasks not stopped: ${running.join(", ")}`);
-        const left = await localFargateLeftovers(fargate.instance);
+        // A stopped task's log follower and waiter exit a moment after it: give them a few seconds.
+        let left = await localFargateLeftovers(fargate.instance);
+        for (let waited = 0; waited < 10_000 && left.processes > 0; waited += 250) {
+          await new Promise((r) => setTimeout(r, 250));
+          left = await localFargateLeftovers(fargate.instance);
+        }
         const named = [...left.containers, ...left.pods, ...left.volumes];
         if (named.length > 0 || left.processes > 0) {
           throw new Error(
