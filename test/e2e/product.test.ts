@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimJob } from "../support/gitlab-sim.js";
+import { assertNothingLeftRunning } from "../support/local-fargate/index.js";
 import { eventually, jobTaskOf, jobTaskStopped, plainTrace } from "./world/jobs.js";
 import { startWorld, type World } from "./world/world.js";
 
@@ -19,6 +20,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await world?.stop();
+  // Stopped, the local Fargate has no process of its own left either.
+  if (world) await assertNothingLeftRunning(world.fargate.instance);
 }, 120_000);
 
 const DEBIAN = "debian:bookworm-slim";

@@ -274,16 +274,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           .filter((t) => t.task.lastStatus !== "STOPPED")
           .map((t) => `${familyOf(t.task.taskDefinitionArn)} ${t.task.taskArn} (${t.task.lastStatus})`);
         if (running.length > 0) throw new Error(`tasks not stopped: ${running.join(", ")}`);
-        // A stopped task's log follower and waiter exit a moment after it: give them a few seconds.
+        // The running local Fargate keeps one podman process of its own (its `podman events` stream of container
+        // exits); anything beyond it belongs to a task. A stopped task's followers get a few seconds to exit.
+        const ownProcesses = 1;
         let left = await localFargateLeftovers(fargate.instance);
-        for (let waited = 0; waited < 10_000 && left.processes > 0; waited += 250) {
+        for (let waited = 0; waited < 10_000 && left.processes > ownProcesses; waited += 250) {
           await new Promise((r) => setTimeout(r, 250));
           left = await localFargateLeftovers(fargate.instance);
         }
         const named = [...left.containers, ...left.pods, ...left.volumes];
-        if (named.length > 0 || left.processes > 0) {
+        const taskProcesses = left.processes - ownProcesses;
+        if (named.length > 0 || taskProcesses > 0) {
           throw new Error(
-            `left behind: ${named.join(", ") || "no podman objects"}; ${left.processes} process(es)`,
+            `left behind: ${named.join(", ") || "no podman objects"}; ${taskProcesses} podman process(es)`,
           );
         }
       },
