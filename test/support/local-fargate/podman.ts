@@ -80,11 +80,8 @@ export async function leftovers(
 
 /** Removes every pod, container and volume of an instance. */
 export async function removeAll(instance: string): Promise<void> {
-  const filter = `label=${INSTANCE_LABEL}=${instance}`;
   const { pods, containers, volumes } = await leftovers(instance);
   if (containers.length > 0) await podman(["rm", "--force", "--time", "0", ...containers]);
   if (pods.length > 0) await podman(["pod", "rm", "--force", ...pods]);
   if (volumes.length > 0) await podman(["volume", "rm", "--force", ...volumes]);
-  // Anything created between the listing and the removal (a task still starting): once more, by filter.
-  await podman(["pod", "rm", "--force", "--filter", filter]).catch(() => undefined);
 }
