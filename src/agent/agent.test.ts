@@ -85,8 +85,12 @@ describe("build loop + step runner", () => {
       expect(performance.now() - started).toBeLessThan(2000);
       expect(long.exitCode).toBe(143); // 128 + SIGTERM
 
+      expect(runner.unreleased).toBe(2);
       await runner.release("1-build_script");
       expect(() => readFileSync(ok.outPath)).toThrow();
+      await runner.release("2-build_script");
+      // What a stopping agent waits for before it exits: every result collected.
+      expect(runner.unreleased).toBe(0);
     } finally {
       loop.kill("SIGKILL");
       await runner.close();

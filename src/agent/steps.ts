@@ -137,6 +137,11 @@ export class StepRunner {
     return this.steps.get(stepId);
   }
 
+  /** Steps the driver has not released yet (running, or finished with a result it has not collected). */
+  get unreleased(): number {
+    return this.steps.size;
+  }
+
   /** Starts a step; starting one that exists is a no-op (the driver resends `start` after a reconnect). */
   async start(stepId: string, target: StepTarget, script: string): Promise<Step> {
     const existing = this.steps.get(stepId);
