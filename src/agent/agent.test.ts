@@ -97,6 +97,29 @@ describe("build loop + step runner", () => {
     }
   });
 
+  it("waits for a build loop that is not reading the FIFO yet (it starts after the helper)", async () => {
+    const shared = mkdtempSync(join(tmpdir(), "sgr-late-loop-"));
+    dirs.push(shared);
+    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
+    await runner.init();
+    let loop: ReturnType<typeof spawn> | undefined;
+    const lateStart = setTimeout(() => {
+      loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
+        env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
+      });
+    }, 300);
+    try {
+      const step = await runner.start("1-build_script", "build", "echo late");
+      while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
+      expect(step.exitCode).toBe(0);
+      expect(readFileSync(step.outPath, "utf8")).toBe("late\n");
+    } finally {
+      clearTimeout(lateStart);
+      loop?.kill("SIGKILL");
+      await runner.close();
+    }
+  });
+
   it("runs helper steps as processes and starting a step twice runs it once", async () => {
     const shared = mkdtempSync(join(tmpdir(), "sgr-helper-"));
     dirs.push(shared);

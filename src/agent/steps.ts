@@ -62,6 +62,9 @@ export interface StepRunnerOptions {
   helperShell: string;
 }
 
+/** How long the first build step waits for the build container's loop to read the control FIFO. */
+const BUILD_LOOP_WAIT_MS = 10_000;
+
 const validStepId = /^[A-Za-z0-9_.-]{1,100}$/;
 
 export class StepRunner {
@@ -197,14 +200,8 @@ export class StepRunner {
   }
 
   private async startBuild(step: Step): Promise<void> {
-    let fifo: Awaited<ReturnType<typeof open>>;
-    try {
-      // Non-blocking: fails at once (ENXIO) when the build container's loop is not reading.
-      fifo = await open(
-        join(this.options.sharedDir, CONTROL_FIFO),
-        constants.O_WRONLY | constants.O_NONBLOCK,
-      );
-    } catch {
+    const fifo = await this.openBuildLoop();
+    if (!fifo) {
       // Not the script's failure: the driver reports it as a system failure.
       throw new Error("the build container is not running (does the job image have a POSIX shell, sh?)");
     }
@@ -212,6 +209,26 @@ export class StepRunner {
       await fifo.write(`run ${step.id}\n`);
     } finally {
       await fifo.close();
+    }
+  }
+
+  /**
+   * The control FIFO opened for writing once the build container's loop reads it. Non-blocking opens fail at once
+   * (ENXIO) while no reader is there, and the loop starts after the helper and looks for the FIFO once a second, so
+   * the first step may come before it reads: retried for BUILD_LOOP_WAIT_MS, then undefined.
+   */
+  private async openBuildLoop(): Promise<Awaited<ReturnType<typeof open>> | undefined> {
+    const deadline = Date.now() + BUILD_LOOP_WAIT_MS;
+    for (;;) {
+      try {
+        return await open(
+          join(this.options.sharedDir, CONTROL_FIFO),
+          constants.O_WRONLY | constants.O_NONBLOCK,
+        );
+      } catch {
+        if (Date.now() >= deadline) return undefined;
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   }
 
