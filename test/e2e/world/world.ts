@@ -54,7 +54,7 @@ export interface WorldOptions {
   profile?: ProfileName | PhaseDelays;
   /** Changes to the runner configuration the stack is synthesized from (name, tags, sizes, idle timeout…). */
   runner?: Record<string, unknown>;
-  /** How long the simulator holds an idle jobs/request open (ms; GitLab's Workhorse holds it up to 50 s). @default 10000 */
+  /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
   longPollMs?: number;
   /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
   repository?: Record<string, string>;
@@ -181,7 +181,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   };
 
   try {
-    const sim = await new Sim({ longPollMs: options.longPollMs ?? 10_000 }).start();
+    const sim = await new Sim({ longPollMs: options.longPollMs ?? 2_000 }).start();
     stops.push(() => sim.close());
     const runnerToken = sim.addRunner();
     const repo = await serveGitRepo(
