@@ -213,11 +213,6 @@ export class GitLabSim {
     return job;
   }
 
-  /** `jobs/request` calls being held open right now (long polling), waiting for a job. */
-  get waitingRequests(): number {
-    return this.waiters.size;
-  }
-
   /** Lets a held job be handed out, at once to a waiting `jobs/request`. */
   release(job: SimJob): void {
     job.held = false;
