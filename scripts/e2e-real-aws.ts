@@ -9,10 +9,13 @@
  * and a branch). What it does:
  *  1. creates a project runner with a unique tag, stores its token and a webhook secret in SSM SecureStrings;
  *  2. deploys a throw-away stack (`cdk deploy`, retainData=false) and registers its webhook URL on the project;
- *  3. pushes a branch whose pipeline has a job on one image and a job on another image with a service, runs it
- *     twice (cold: no manager running; warm: the manager from the first run is still up), and records each job's
- *     queue-to-start (GitLab's `queued_duration`);
- *  4. tears everything down, whatever happened, and prints the measurements as JSON.
+ *  3. pushes a branch whose pipeline runs the end-to-end tier's job list (test/e2e/product.test.ts) as far as a real
+ *     GitLab can stage it: a job on one image (cold path: no manager running), a job on another image with a
+ *     service, and 20 jobs at once (`parallel: 20`); runs it twice (cold, then warm: the manager from the first run
+ *     is still up) and records each job's queue-to-start (GitLab's `queued_duration`);
+ *  4. waits for the idle stop: the scheduler drains the idle manager and no task is left running in the cluster;
+ *     checks that the whole run used exactly one manager task;
+ *  5. tears everything down, whatever happened, and prints the measurements as JSON.
  * Without credentials or the GitLab variables it says what is missing and exits 2.
  */
 import { spawn } from "node:child_process";
@@ -20,7 +23,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
+import { CloudFormationClient, DescribeStackResourcesCommand } from "@aws-sdk/client-cloudformation";
+import { DescribeTasksCommand, ECSClient, ListTasksCommand } from "@aws-sdk/client-ecs";
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 
@@ -30,6 +34,8 @@ const TAG = `sgr-e2e-${RUN_ID}`;
 const BRANCH = `sgr-e2e-${RUN_ID}`;
 const PARAMETER_PREFIX = `/serverless-gitlab-runner-e2e/${RUN_ID}`;
 const PIPELINE_TIMEOUT_MS = 30 * 60_000;
+/** Short enough to watch the idle stop at the end of the run (the minimum the configuration allows is 60). */
+const IDLE_TIMEOUT_SECONDS = 120;
 
 interface Settings {
   gitlabUrl: string;
@@ -111,7 +117,7 @@ async function putSecret(ssm: SSMClient, name: string, value: string): Promise<v
 /** Two images, one with a service; the second job checks it can reach the service. */
 function pipelineYaml(): string {
   return [
-    "stages: [first, second]",
+    "stages: [first, second, burst]",
     "alpine-job:",
     "  stage: first",
     `  tags: [${TAG}]`,
@@ -127,6 +133,13 @@ function pipelineYaml(): string {
     "      alias: redis",
     "  script:",
     "    - python3 -c \"import socket; s=socket.create_connection(('redis', 6379), 30); s.sendall(b'PING\\r\\n'); print(s.recv(16))\"",
+    "burst:",
+    "  stage: burst",
+    `  tags: [${TAG}]`,
+    "  parallel: 20",
+    "  image: public.ecr.aws/docker/library/alpine:3.22",
+    "  script:",
+    '    - echo "burst job $CI_NODE_INDEX of $CI_NODE_TOTAL"',
     "",
   ].join("\n");
 }
@@ -160,6 +173,44 @@ async function runPipeline(
   }
 }
 
+/** The stack's ECS cluster (managers and job tasks run there). */
+async function stackCluster(): Promise<string> {
+  const out = await new CloudFormationClient({}).send(
+    new DescribeStackResourcesCommand({ StackName: STACK_NAME }),
+  );
+  const cluster = out.StackResources?.find((r) => r.ResourceType === "AWS::ECS::Cluster")?.PhysicalResourceId;
+  if (!cluster) throw new Error(`stack ${STACK_NAME} has no ECS cluster`);
+  return cluster;
+}
+
+/**
+ * Waits until no task of the cluster is running any more (the idle manager drained and exited), at most the idle
+ * timeout plus three schedule periods and the manager's stop; counts the manager tasks the run used.
+ */
+async function waitForIdleStop(cluster: string): Promise<{ seconds: number | null; managers: number }> {
+  const ecs = new ECSClient({});
+  const started = Date.now();
+  const deadline = started + (IDLE_TIMEOUT_SECONDS + 5 * 60) * 1000;
+  let seconds: number | null = null;
+  while (Date.now() < deadline) {
+    const running = await ecs.send(new ListTasksCommand({ cluster, desiredStatus: "RUNNING" }));
+    if ((running.taskArns ?? []).length === 0) {
+      seconds = (Date.now() - started) / 1000;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+  }
+  log(seconds === null ? "the idle manager was not stopped in time" : `idle stop after ${seconds} s`);
+  // Stopped tasks stay listed for about an hour: every manager task of this run is still there.
+  const stopped = await ecs.send(new ListTasksCommand({ cluster, desiredStatus: "STOPPED" }));
+  const described = stopped.taskArns?.length
+    ? await ecs.send(new DescribeTasksCommand({ cluster, tasks: stopped.taskArns.slice(0, 100) }))
+    : { tasks: [] };
+  const managers = (described.tasks ?? []).filter((t) => /-manager-/.test(t.taskDefinitionArn ?? "")).length;
+  log(`${managers} manager task(s) served the run`);
+  return { seconds, managers };
+}
+
 async function emptyBucket(bucket: string): Promise<void> {
   const s3 = new S3Client({});
   for (;;) {
@@ -177,6 +228,7 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "sgr-e2e-"));
   const timings: JobTiming[] = [];
   let failed = false;
+  let idleStop: { seconds: number | null; managers: number } | undefined;
   try {
     const runner = await api<{ id: number; token: string }>("POST", "/user/runners", {
       runner_type: "project_type",
@@ -200,7 +252,14 @@ async function main(): Promise<number> {
         gitlab: { url: settings.gitlabUrl },
         ssm: { webhookSecretParameter: secretParameter },
         runners: [
-          { name: "e2e", tags: [TAG], runnerTokenParameter: tokenParameter, idleTimeoutSeconds: 900 },
+          {
+            name: "e2e",
+            tags: [TAG],
+            runnerTokenParameter: tokenParameter,
+            concurrent: 25,
+            idleTimeoutSeconds: IDLE_TIMEOUT_SECONDS,
+            minRunningSeconds: 0,
+          },
         ],
       }),
     );
@@ -277,6 +336,9 @@ async function main(): Promise<number> {
     timings.push(...(await runPipeline(api, settings.projectId, "cold")));
     timings.push(...(await runPipeline(api, settings.projectId, "warm")));
     failed = timings.some((timing) => timing.status !== "success");
+    const cluster = await stackCluster();
+    idleStop = await waitForIdleStop(cluster);
+    if (idleStop.managers !== 1 || idleStop.seconds === null) failed = true;
   } catch (err) {
     failed = true;
     log(`FAILED: ${(err as Error).message}`);
@@ -302,6 +364,7 @@ async function main(): Promise<number> {
           cold: firstJob("cold")?.queuedSeconds ?? null,
           warm: firstJob("warm")?.queuedSeconds ?? null,
         },
+        idleStop: idleStop ?? null,
         ok: !failed,
       },
       null,

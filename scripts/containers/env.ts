@@ -7,7 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { toolsDir } from "../tools-dir.js";
@@ -24,14 +24,17 @@ const containersConf = join(dirname(fileURLToPath(import.meta.url)), "containers
 export const containersStateDir = join(toolsDir, "containers");
 
 function registriesConf(): string {
-  return `# Written by scripts/containers/env.ts: the local registry mirrors docker.io, quay.io and cgr.dev.
+  return `# Written by scripts/containers/env.ts: the local registry mirrors docker.io, quay.io, cgr.dev and the emulated ECR.
 unqualified-search-registries = ["docker.io"]
 short-name-mode = "permissive"
 ${mirror("docker.io", registryAddress)}
 [[registry]]
 location = "${registryAddress}"
 insecure = true
-${otherRegistries.map((host) => mirror(host, `${registryAddress}/${host}`)).join("")}`;
+${otherRegistries.map((host) => mirror(host, `${registryAddress}/${host}`)).join("")}
+# The emulated account's ECR (moto's account): image assets are published to the local registry under the same
+# repository and tag, as cdk deploy publishes them to ECR, so task definitions keep their real image URIs.
+${mirror(EMULATED_ECR_HOST, registryAddress)}`;
 }
 
 /** Registries besides docker.io whose images are stood in for here (builders: scripts/images/builders.ts). */
@@ -46,27 +49,23 @@ location = "${prefix}"
 [[registry.mirror]]
 location = "${location}"
 insecure = true
-
-# The emulated account's ECR (moto's account): image assets are published to the local registry under the same
-# repository and tag, as cdk deploy publishes them to ECR, so task definitions keep their real image URIs.
-[[registry]]
-prefix = "${EMULATED_ECR_HOST}"
-location = "${EMULATED_ECR_HOST}"
-[[registry.mirror]]
-location = "${registryAddress}"
-insecure = true
 `;
 }
 
-/** Writes the registries.conf if it changed; returns its path. */
+/**
+ * Writes the registries.conf if it is not there; returns its path. The name carries a hash of the content, so
+ * checkouts with different settings sharing the tool cache never rewrite each other's file under a running pull.
+ */
 function writeRegistriesConf(): string {
   const wanted = registriesConf();
-  // Named by its content: checkouts with other versions of this file never rewrite one another's.
-  const digest = createHash("sha256").update(wanted).digest("hex").slice(0, 12);
-  const path = join(containersStateDir, `registries-${registryPort}-${digest}.conf`);
+  const hash = createHash("sha256").update(wanted).digest("hex").slice(0, 12);
+  const path = join(containersStateDir, `registries-${registryPort}-${hash}.conf`);
   if (!existsSync(path) || readFileSync(path, "utf8") !== wanted) {
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, wanted);
+    // Written aside and renamed: a pull running meanwhile never reads half a file.
+    const aside = `${path}.${process.pid}`;
+    writeFileSync(aside, wanted);
+    renameSync(aside, path);
   }
   return path;
 }

@@ -85,31 +85,37 @@ describe("build loop + step runner", () => {
       expect(performance.now() - started).toBeLessThan(2000);
       expect(long.exitCode).toBe(143); // 128 + SIGTERM
 
+      expect(runner.unreleased).toBe(2);
       await runner.release("1-build_script");
       expect(() => readFileSync(ok.outPath)).toThrow();
+      await runner.release("2-build_script");
+      // What a stopping agent waits for before it exits: every result collected.
+      expect(runner.unreleased).toBe(0);
     } finally {
       loop.kill("SIGKILL");
       await runner.close();
     }
   });
 
-  it("waits for a build loop that starts reading after the first build step was asked for", async () => {
+  it("waits for a build loop that is not reading the FIFO yet (it starts after the helper)", async () => {
     const shared = mkdtempSync(join(tmpdir(), "sgr-late-loop-"));
     dirs.push(shared);
     const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
     await runner.init();
-    const started = runner.start("1-build_script", "build", "echo late");
-    await new Promise((r) => setTimeout(r, 1_500));
-    const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
-      env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
-    });
+    let loop: ReturnType<typeof spawn> | undefined;
+    const lateStart = setTimeout(() => {
+      loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
+        env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
+      });
+    }, 300);
     try {
-      const step = await started;
+      const step = await runner.start("1-build_script", "build", "echo late");
       while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
       expect(step.exitCode).toBe(0);
       expect(readFileSync(step.outPath, "utf8")).toBe("late\n");
     } finally {
-      loop.kill("SIGKILL");
+      clearTimeout(lateStart);
+      loop?.kill("SIGKILL");
       await runner.close();
     }
   });

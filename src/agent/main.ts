@@ -41,12 +41,27 @@ async function main(): Promise<void> {
   // SIGTERM means the task is being stopped (StopTask, Spot interruption: up to 2 minutes' notice). Stopping the
   // steps ourselves would report them as the script failing (exit 143); instead we keep serving, so a step that
   // finishes in time reports its real result and one that does not ends with the connection, which the driver
-  // reports as a system failure with the task's stop reason.
-  const stopping = (signal: string) =>
-    log(`${signal} received: the task is stopping; steps keep running until it ends`);
-  process.on("SIGTERM", () => stopping("SIGTERM"));
-  process.on("SIGINT", () => stopping("SIGINT"));
+  // reports as a system failure with the task's stop reason. Once the driver has collected every step's result
+  // (always so after the job's cleanup), nothing is left to serve: the agent exits rather than hold the task (and
+  // its billing) until ECS kills it at the stop timeout.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal} received: the task is stopping; exiting once the driver has every step's result`);
+    const exitWhenDone = () => {
+      if (steps.unreleased > 0) return void setTimeout(exitWhenDone, EXIT_POLL_MS);
+      log("no step left to serve: exiting");
+      process.exit(0);
+    };
+    exitWhenDone();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
+
+/** How often a stopping agent checks whether the driver still has results to collect. */
+const EXIT_POLL_MS = 200;
 
 main().catch((error: Error) => {
   process.stderr.write(

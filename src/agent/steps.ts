@@ -15,8 +15,6 @@ import type { StepTarget } from "./protocol.js";
 /** Time a step gets between SIGTERM and SIGKILL when cancelled (the driver must stop it within 2 s). */
 export const STOP_GRACE_MS = 1000;
 const POLL_MS = 50;
-/** How long a build step waits for the build loop to read its FIFO (it polls for the FIFO once a second). */
-const BUILD_LOOP_WAIT_MS = 10_000;
 
 export class Step {
   exitCode: number | undefined;
@@ -65,6 +63,9 @@ export interface StepRunnerOptions {
   /** Directories made writable for every user at start (SGR_WRITABLE_DIRS: the builds volume). */
   writableDirs?: readonly string[];
 }
+
+/** How long the first build step waits for the build container's loop to read the control FIFO. */
+const BUILD_LOOP_WAIT_MS = 10_000;
 
 const validStepId = /^[A-Za-z0-9_.-]{1,100}$/;
 
@@ -144,6 +145,11 @@ export class StepRunner {
     return this.steps.get(stepId);
   }
 
+  /** Steps the driver has not released yet (running, or finished with a result it has not collected). */
+  get unreleased(): number {
+    return this.steps.size;
+  }
+
   /** Starts a step; starting one that exists is a no-op (the driver resends `start` after a reconnect). */
   async start(stepId: string, target: StepTarget, script: string): Promise<Step> {
     const existing = this.steps.get(stepId);
@@ -205,7 +211,11 @@ export class StepRunner {
   }
 
   private async startBuild(step: Step): Promise<void> {
-    const fifo = await this.openControlFifo();
+    const fifo = await this.openBuildLoop();
+    if (!fifo) {
+      // Not the script's failure: the driver reports it as a system failure.
+      throw new Error("the build container is not running (does the job image have a POSIX shell, sh?)");
+    }
     try {
       await fifo.write(`run ${step.id}\n`);
     } finally {
@@ -214,11 +224,11 @@ export class StepRunner {
   }
 
   /**
-   * The write end of the build loop's FIFO. Non-blocking, so it fails (ENXIO) while no loop reads; the loop polls
-   * for the FIFO once a second after its container starts, so a first build step may come before it reads: wait
-   * that long before calling the build container gone.
+   * The control FIFO opened for writing once the build container's loop reads it. Non-blocking opens fail at once
+   * (ENXIO) while no reader is there, and the loop starts after the helper and looks for the FIFO once a second, so
+   * the first step may come before it reads: retried for BUILD_LOOP_WAIT_MS, then undefined.
    */
-  private async openControlFifo(): Promise<Awaited<ReturnType<typeof open>>> {
+  private async openBuildLoop(): Promise<Awaited<ReturnType<typeof open>> | undefined> {
     const deadline = Date.now() + BUILD_LOOP_WAIT_MS;
     for (;;) {
       try {
@@ -227,11 +237,8 @@ export class StepRunner {
           constants.O_WRONLY | constants.O_NONBLOCK,
         );
       } catch {
-        // Not the script's failure: the driver reports it as a system failure.
-        if (Date.now() >= deadline) {
-          throw new Error("the build container is not running (does the job image have a POSIX shell, sh?)");
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (Date.now() >= deadline) return undefined;
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
   }

@@ -86,7 +86,7 @@ export async function runJob(
 const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
 
 /** The job's trace without timestamps, ANSI colour codes and section markers, for readable assertions. */
-export function plainTrace(world: E2eWorld, job: SimJob): string {
+export function plainTrace(world: Pick<E2eWorld, "sim">, job: SimJob): string {
   return world.sim
     .traceText(job)
     .replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z [0-9a-f]{2}[OE]\+? ?/gm, "")

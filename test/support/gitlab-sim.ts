@@ -82,6 +82,8 @@ export interface SimJob {
   artifacts: StoredArtifact[];
   assignedAt?: number;
   finishedAt?: number;
+  /** Pending but not handed out until `release(job)` (GitLab's queue holding a job back). */
+  held?: boolean;
 }
 
 export interface RecordedRequest {
@@ -195,9 +197,10 @@ export class GitLabSim {
     for (const listener of this.statusListeners) listener(job);
   }
 
-  /** Queues a job; the next matching `jobs/request` gets it. */
-  enqueue(definition: JobDefinition): SimJob {
+  /** Queues a job; the next matching `jobs/request` gets it (once released, when queued `held`). */
+  enqueue(definition: JobDefinition, options: { held?: boolean } = {}): SimJob {
     const job: SimJob = {
+      held: options.held,
       id: this.nextJobId++,
       token: `glcbt-${randomBytes(12).toString("hex")}`,
       definition,
@@ -212,6 +215,12 @@ export class GitLabSim {
     for (const wake of [...this.waiters]) wake();
     for (const listener of this.statusListeners) listener(job);
     return job;
+  }
+
+  /** Lets a held job be handed out, at once to a waiting `jobs/request`. */
+  release(job: SimJob): void {
+    job.held = false;
+    for (const wake of [...this.waiters]) wake();
   }
 
   /** Graceful cancel, as the GitLab UI does: `Job-Status: canceling`; the job ends `canceled`. */
@@ -355,7 +364,7 @@ export class GitLabSim {
 
   private takeJob(runnerToken: string): SimJob | undefined {
     const index = this.queue.findIndex(
-      (job) => !job.definition.runnerToken || job.definition.runnerToken === runnerToken,
+      (job) => !job.held && (!job.definition.runnerToken || job.definition.runnerToken === runnerToken),
     );
     if (index < 0) return undefined;
     return this.queue.splice(index, 1)[0];

@@ -16,12 +16,16 @@ import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { EMULATED_ECR_HOST, registryAddress } from "../../../scripts/containers/env.js";
 import { ensureImages } from "../../../scripts/images/build.js";
+import { createDocumentClient } from "../../../src/config/aws-clients.js";
 import type { FunctionName } from "../../../src/functions/catalog.js";
 import { managerFamily } from "../../../src/infra/compute.js";
+import { MANAGER_SK_PREFIX, type ManagerItem, runnerPk } from "../../../src/state/table.js";
 import type { CfnTemplate } from "../../infra/cfn.js";
 import { synthesize } from "../../infra/synth.js";
+import { type ServedRepo, serveGitRepo } from "../../support/git-repo.js";
 import { type JobHooks, sendJobHooks } from "../../support/gitlab-job-hooks.js";
 import {
   type GitLabSim,
@@ -52,10 +56,16 @@ export interface WorldOptions {
   runner?: Record<string, unknown>;
   /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
   longPollMs?: number;
+  /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
+  repository?: Record<string, string>;
+  /** Progress of the start, for figures. */
+  log?: (message: string) => void;
 }
 
 export interface World {
   sim: GitLabSim;
+  /** The project's repository, as GitLab serves it. */
+  repo: ServedRepo;
   fargate: LocalFargate;
   hooks: JobHooks;
   routing: Routing;
@@ -64,7 +74,7 @@ export interface World {
   runnerName: string;
   lambdas: Record<FunctionName, LocalLambda>;
   /** GitLab queues a job: the simulator hands it to the runner, and Job Hooks go to the webhook. */
-  sendJob(definition: JobDefinition): SimJob;
+  sendJob(definition: JobDefinition, options?: { held?: boolean }): SimJob;
   /** Resolves when the runner reported the job's final state (and GitLab's hooks for it were answered). */
   waitForJob(job: SimJob, timeoutMs?: number): Promise<SimJob>;
   /** Manager tasks (the template's manager task definitions), in start order. */
@@ -73,6 +83,8 @@ export interface World {
   jobTasks(): TaskRecord[];
   /** Every task the local Fargate ran. */
   tasks(): TaskRecord[];
+  /** The managers' records in the state table (what the scheduler decides on). */
+  managerRecords(): Promise<ManagerItem[]>;
   /** One period of the scheduler Lambda (its schedule, on demand). */
   tick(): Promise<InvokeResult>;
   /** Throws, naming them, unless every task is STOPPED and no container, pod, volume or podman process is left. */
@@ -172,17 +184,25 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const sim = await new Sim({ longPollMs: options.longPollMs ?? 2_000 }).start();
     stops.push(() => sim.close());
     const runnerToken = sim.addRunner();
+    const repo = await serveGitRepo(
+      options.repository ?? { "README.md": "The project the end-to-end jobs build.\n" },
+    );
+    stops.push(() => repo.close());
     const webhookSecret = randomBytes(16).toString("hex");
     const config = worldConfig(sim.url, suffix, options.runner);
     const runnerName = String(config.runners[0]!.name);
 
+    const log = options.log ?? (() => undefined);
     const template = synthesize(config, stackName).template.toJSON() as CfnTemplate;
+    log("synthesized");
     const deployed = await deployTemplateToMoto(template, stackName);
+    log("deployed to moto");
     await putSecrets({
       [config.ssm.webhookSecretParameter]: webhookSecret,
       [String(config.runners[0]!.runnerTokenParameter)]: runnerToken,
     });
     await publishImageAssets(deployed);
+    log("image assets published");
 
     const fargate = await startLocalFargate({
       motoEndpoint,
@@ -204,6 +224,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       LocalLambda
     >;
 
+    log("functions started");
     const routing = await routeRules(ruleRoutes(template, deployed, functions));
     stops.push(() => routing.stop());
     const url: FunctionUrl = await startFunctionUrl(lambdas.webhook);
@@ -216,13 +237,15 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
 
     return {
       sim,
+      repo,
       fargate,
       hooks,
       routing,
       deployed,
       runnerName,
       lambdas,
-      sendJob: (definition) => sim.enqueue(definition),
+      sendJob: (definition, sendOptions) =>
+        sim.enqueue({ git: { repoUrl: repo.url, sha: repo.sha, ref: repo.ref }, ...definition }, sendOptions),
       async waitForJob(job, timeoutMs = 180_000) {
         await sim.waitForFinal(job, timeoutMs);
         await hooks.settled();
@@ -231,6 +254,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       managers: () => fargate.tasks().filter(isManager),
       jobTasks: () => fargate.tasks().filter((t) => !isManager(t)),
       tasks: () => fargate.tasks(),
+      async managerRecords() {
+        const db = createDocumentClient();
+        const out = await db.send(
+          new QueryCommand({
+            TableName: deployed.managerResources.stateTableName,
+            KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues: { ":pk": runnerPk(runnerName), ":prefix": MANAGER_SK_PREFIX },
+            ConsistentRead: true,
+          }),
+        );
+        db.destroy();
+        return (out.Items ?? []) as ManagerItem[];
+      },
       tick: () => lambdas.scheduler.invoke(scheduledEvent()),
       async assertNothingLeftRunning() {
         const running = fargate
@@ -238,11 +274,19 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
           .filter((t) => t.task.lastStatus !== "STOPPED")
           .map((t) => `${familyOf(t.task.taskDefinitionArn)} ${t.task.taskArn} (${t.task.lastStatus})`);
         if (running.length > 0) throw new Error(`tasks not stopped: ${running.join(", ")}`);
-        const left = await localFargateLeftovers(fargate.instance);
+        // The running local Fargate keeps one podman process of its own (its `podman events` stream of container
+        // exits); anything beyond it belongs to a task. A stopped task's followers get a few seconds to exit.
+        const ownProcesses = 1;
+        let left = await localFargateLeftovers(fargate.instance);
+        for (let waited = 0; waited < 10_000 && left.processes > ownProcesses; waited += 250) {
+          await new Promise((r) => setTimeout(r, 250));
+          left = await localFargateLeftovers(fargate.instance);
+        }
         const named = [...left.containers, ...left.pods, ...left.volumes];
-        if (named.length > 0 || left.processes > 0) {
+        const taskProcesses = left.processes - ownProcesses;
+        if (named.length > 0 || taskProcesses > 0) {
           throw new Error(
-            `left behind: ${named.join(", ") || "no podman objects"}; ${left.processes} process(es)`,
+            `left behind: ${named.join(", ") || "no podman objects"}; ${taskProcesses} podman process(es)`,
           );
         }
       },

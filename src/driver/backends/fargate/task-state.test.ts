@@ -115,6 +115,26 @@ describe("taskStateOf", () => {
         },
         /essential container 'helper' exited with code 2$/,
       ],
+      [
+        {
+          stopCode: "EssentialContainerExited",
+          containers: [
+            { name: "helper", exitCode: 1 },
+            { name: "build", exitCode: 143 },
+          ],
+        },
+        /essential container 'helper' exited with code 1$/,
+      ],
+      [
+        {
+          stopCode: "EssentialContainerExited",
+          containers: [
+            { name: "helper", exitCode: 143 },
+            { name: "build", exitCode: 137 },
+          ],
+        },
+        /essential container 'build' exited with code 137$/,
+      ],
       [{}, /^the job task stopped$/],
     ];
     for (const [task, reason] of cases)

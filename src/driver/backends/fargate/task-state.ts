@@ -69,15 +69,22 @@ function outOfMemory(task: Task): string | undefined {
   return `container '${container.name}' ran out of memory (${container.reason}); give the job more memory`;
 }
 
+/** 128 + SIGTERM and 128 + SIGKILL: how the containers ECS stops after an essential one exited end. */
+const STOPPED_BY_ECS = new Set([143, 137]);
+
 function exitedContainer(task: Task): string | undefined {
-  // The essential containers decide the task's fate; report theirs before a service's.
+  // The essential containers decide the task's fate; report theirs before a service's. A container that ended
+  // by ECS's stop signal is a consequence of the exit that stopped the task, so one that exited by itself comes
+  // first (the helper failing makes ECS stop the build container with SIGTERM: the helper is the cause).
   const ordered = [
     containerNamed(task, BUILD_CONTAINER),
     containerNamed(task, HELPER_CONTAINER),
     ...(task.containers ?? []),
   ];
+  const failed = (c: (typeof ordered)[number]) => c?.exitCode !== undefined && c.exitCode !== 0;
   const exited =
-    ordered.find((c) => c?.exitCode !== undefined && c.exitCode !== 0) ??
+    ordered.find((c) => failed(c) && !STOPPED_BY_ECS.has(c!.exitCode!)) ??
+    ordered.find(failed) ??
     ordered.find((c) => c?.exitCode !== undefined);
   if (!exited) return undefined;
   const why = exited.reason ? `: ${exited.reason}` : "";

@@ -1,0 +1,131 @@
+/**
+ * Queue-to-start of the whole product (test/e2e/world), with the local Fargate's `realistic` delay profile: a cold
+ * job (no manager running) and then a warm one (the manager from the cold job still up), each split by phase:
+ *   webhook   job queued → the pending Job Hook answered by the webhook Function URL
+ *   event     → the event delivered by the pending-job rule to scale-up
+ *   scale-up  → scale-up returned (it started the manager task, or found one)
+ *   manager   → the manager task RUNNING (cold only)
+ *   requested → gitlab-runner took the job (jobs/request answered with it)
+ *   job task  → the job task RUNNING
+ *   script    → the first byte of the script's output in the trace
+ * against the modelled floor: the local Fargate's own start time (PROVISIONING → RUNNING) of the job task for warm,
+ * plus that of the manager task for cold. The ratio total / floor is what the product adds on top of Fargate.
+ * Standalone: `tsx bench/e2e.bench.ts` (starts its own moto when AWS_ENDPOINT_URL is unset).
+ */
+import { pathToFileURL } from "node:url";
+import { jobTaskOf, jobTaskStopped } from "../test/e2e/world/jobs.js";
+import { startWorld, type World } from "../test/e2e/world/world.js";
+import type { SimJob } from "../test/support/gitlab-sim.js";
+import type { TaskRecord } from "../test/support/local-fargate/index.js";
+import { type MotoServer, motoEnv, startMoto } from "../test/support/moto.js";
+import type { BenchRow, BenchSuite } from "./types.js";
+
+const SCRIPT_MARKER = "queue-to-start-first-byte";
+
+interface Phases {
+  total: number;
+  floor: number;
+  /** Each phase: when it ended after the job was queued, and how long after the previous phase's end. */
+  phases: { label: string; at: number; duration: number }[];
+}
+
+/** When the task reached RUNNING, counted from its RunTask (the modelled Fargate start). */
+function startTime(record: TaskRecord): number {
+  const created = record.task.createdAt ? new Date(record.task.createdAt).getTime() : Number.NaN;
+  return (record.reachedAt.RUNNING ?? Number.NaN) - created;
+}
+
+/** The runner's own timestamp of the first trace line holding `marker` (the script's first output). */
+function firstScriptByte(world: World, job: SimJob): number {
+  const line = world.sim
+    .traceText(job)
+    .split("\n")
+    .find((l) => l.includes(SCRIPT_MARKER) && !l.includes("echo"));
+  const stamp = line?.match(/^(\S+Z) /)?.[1];
+  if (!stamp) throw new Error(`job ${job.id}: no script output in the trace`);
+  return new Date(stamp).getTime();
+}
+
+async function measure(world: World, name: string, cold: boolean): Promise<Phases> {
+  const queuedAt = Date.now();
+  const job = world.sendJob({ name, script: [`echo ${SCRIPT_MARKER}`], image: "debian:bookworm-slim" });
+  await world.waitForJob(job, 600_000);
+  if (job.final?.state !== "success") throw new Error(`${name} job ended ${job.final?.state}`);
+  await jobTaskStopped(world, job, 120_000);
+  await world.routing.idle();
+  const pending = world.hooks.deliveries.find((d) => d.jobId === job.id && d.status === "pending");
+  const scaleUp = world.routing.invocations.find(
+    (i) => i.function === world.lambdas["scale-up"].name && i.detail.jobId === job.id,
+  );
+  const jobTask = jobTaskOf(world, job);
+  const manager = world.managers()[0];
+  if (!pending || !scaleUp?.attempts[0] || !jobTask || !manager || job.assignedAt === undefined) {
+    throw new Error(`${name}: a phase left no trace`);
+  }
+  const marks: [string, number][] = [
+    ["webhook", pending.answeredAt],
+    ["event", scaleUp.receivedAt],
+    ["scale-up", scaleUp.attempts[0].endedAt],
+    ...(cold ? ([["manager", manager.reachedAt.RUNNING ?? Number.NaN]] as [string, number][]) : []),
+    ["requested", job.assignedAt],
+    ["job task", jobTask.reachedAt.RUNNING ?? Number.NaN],
+    ["script", firstScriptByte(world, job)],
+  ];
+  // Phases may overlap (the event is on the bus before the webhook's answer is back): a negative duration says so.
+  let previous = queuedAt;
+  const phases = marks.map(([label, at]) => {
+    const phase = { label, at: at - queuedAt, duration: at - previous };
+    previous = Math.max(previous, at);
+    return phase;
+  });
+  const floor = startTime(jobTask) + (cold ? startTime(manager) : 0);
+  return { total: previous - queuedAt, floor, phases };
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function rows(label: string, measured: Phases): BenchRow[] {
+  return [
+    ...measured.phases.map((phase) => ({
+      metric: `${label} ${phase.label}`,
+      value: `${seconds(phase.duration)} (at ${seconds(phase.at)})`,
+    })),
+    { metric: `${label} queue-to-start`, value: seconds(measured.total) },
+    { metric: `${label} modelled floor`, value: seconds(measured.floor) },
+    { metric: `${label} total / floor`, value: (measured.total / measured.floor).toFixed(2) },
+  ];
+}
+
+const suite: BenchSuite = {
+  name: "e2e",
+  async run() {
+    let moto: MotoServer | undefined;
+    if (!process.env.AWS_ENDPOINT_URL) {
+      moto = await startMoto();
+      Object.assign(process.env, motoEnv(moto.endpoint));
+    }
+    let world: World | undefined;
+    try {
+      world = await startWorld({ profile: "realistic" });
+      const cold = await measure(world, "cold", true);
+      const warm = await measure(world, "warm", false);
+      return [...rows("cold", cold), ...rows("warm", warm)];
+    } finally {
+      await world?.stop();
+      await moto?.stop();
+    }
+  },
+};
+export default suite;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  suite.run().then(
+    (result) => {
+      for (const row of result) console.log(`${row.metric.padEnd(28)} ${row.value}`);
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
