@@ -15,7 +15,8 @@ import { startWorld, type World } from "./world/world.js";
 let world: World;
 
 beforeAll(async () => {
-  world = await startWorld();
+  // Managers read their drain request once a minute here, so the drain race below never depends on that read.
+  world = await startWorld({ managerDrainPollMs: 60_000 });
 }, 600_000);
 
 afterAll(async () => {
@@ -137,8 +138,10 @@ describe("the product end to end, in real containers", () => {
     const wait = idleSince + 61_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 
-    // The scheduler tells the idle manager to drain; GitLab hands the job out at the runner's next request, before
-    // the manager acts on the drain (it reads its drain request every 10 s).
+    // The scheduler tells the idle manager to drain while the runner holds a jobs/request open, and GitLab hands the
+    // job to that request at once: the drain lands between GitLab assigning the job and the driver recording its
+    // start. The manager reads its drain request once a minute here, so it acts on the drain after the job is taken.
+    await eventually(() => world.sim.waitingRequests > 0, "the runner holds no jobs/request open", 20_000);
     const decisions = await tick();
     const records = JSON.stringify(await world.managerRecords());
     expect(decisions, `at ${Date.now()}: ${records}`).toEqual([
