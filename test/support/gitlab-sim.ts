@@ -217,11 +217,6 @@ export class GitLabSim {
     return job;
   }
 
-  /** `jobs/request` calls held open right now, waiting for a job. */
-  get waitingRequests(): number {
-    return this.waiters.size;
-  }
-
   /** Lets a held job be handed out, at once to a waiting `jobs/request`. */
   release(job: SimJob): void {
     job.held = false;

@@ -56,8 +56,6 @@ export interface WorldOptions {
   runner?: Record<string, unknown>;
   /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
   longPollMs?: number;
-  /** How often managers read their drain request (the manager's SGR_DRAIN_POLL_MS). @default 10000, the manager's own */
-  managerDrainPollMs?: number;
   /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
   repository?: Record<string, string>;
   /** Progress of the start, for figures. */
@@ -211,9 +209,6 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       profile: options.profile ?? "fast",
       // The agent listens on its task's address (all tasks share the host network here).
       taskAddressEnv: ["SGR_AGENT_HOST"],
-      ...(options.managerDrainPollMs
-        ? { containerEnvironment: { SGR_DRAIN_POLL_MS: String(options.managerDrainPollMs) } }
-        : {}),
     });
     stops.push(() => fargate.stop());
 
