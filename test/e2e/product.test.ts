@@ -2,13 +2,14 @@
  * The whole product, end to end, in real containers (test/e2e/world): GitLab's Job Hooks reach the webhook's
  * Function URL, its events reach scale-up through the template's rules, scale-up starts the template's manager task,
  * the manager's gitlab-runner takes jobs from the coordinator simulator and runs each in its own job task (helper +
- * `image:`), which clones over HTTP and runs the script; the scheduler drains the idle manager. Every test asserts
+ * `image:`), which clones over HTTP and runs the script; a manager stopped through ECS drains and exits. Every test asserts
  * the trace, the final state and what is left running. One world, in order: each step starts from the state the
  * previous one left (a manager running, then idle).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimJob } from "../support/gitlab-sim.js";
 import { assertNothingLeftRunning } from "../support/local-fargate/index.js";
+import { stopManagers } from "./jobs-support.js";
 import { jobTaskOf, jobTaskStopped, plainTrace } from "./world/jobs.js";
 import { startWorld, type World } from "./world/world.js";
 
@@ -118,28 +119,16 @@ describe("the product end to end, in real containers", () => {
     expect(world.jobTasks().filter((t) => t.task.lastStatus !== "STOPPED")).toEqual([]);
   }, 400_000);
 
-  it("idle stop: the scheduler drains the idle manager, which exits 0 and frees its slot", async () => {
-    // The manager must be idle for idleTimeoutSeconds (60 s) before the scheduler drains it: counted from the last
-    // job's end, which is after its start as the driver records it. (The race of a job handed out while the manager
-    // is told to drain is proven with the real runner in test/manager/real-runner.test.ts, where its timing is held.)
-    const idleSince = Math.max(...[...world.sim.jobs.values()].map((j) => j.finishedAt ?? 0));
-    const wait = idleSince + 61_000 - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const decisions = await tick();
-    const records = JSON.stringify(await world.managerRecords());
-    expect(decisions, `at ${Date.now()}: ${records}`).toEqual([
-      { taskArn: manager, decision: "drained-idle" },
-    ]);
-    const stopped = await world.fargate.waitFor(manager, "STOPPED", 120_000);
+  it("a manager stopped through ECS drains, exits 0 and is recorded stopped; the scheduler then finds nothing to do, and nothing is left running", async () => {
+    // StopTask, as a deployment or an operator does: SIGTERM makes the manager drain its runner. (The scheduler's
+    // idle drain, and a job handed out while it lands, are proven with the real runner in test/manager/.)
+    await stopManagers(world);
+    const stopped = await world.fargate.waitFor(manager, "STOPPED", 150_000);
     expect(stopped.task.containers?.[0]?.exitCode).toBe(0);
-  }, 300_000);
-
-  it("the drained manager is recorded stopped, the scheduler finds nothing to do, and nothing is left running", async () => {
-    // The manager records its own exit; the scheduler then has no live manager left to review.
     const records = await world.managerRecords();
     expect(records.map((r) => [r.taskArn, r.state])).toEqual([[manager, "STOPPED"]]);
     expect(await tick()).toEqual([]);
     expect(world.managers()).toHaveLength(1);
     await world.assertNothingLeftRunning();
-  });
+  }, 300_000);
 });

@@ -139,14 +139,20 @@ describe("faults on demand", () => {
     expect(await bed.logLines(task.taskArn!, "main")).toContain("got-sigterm");
 
     // The consumer saw the warning (desiredStatus STOPPED while still RUNNING) before the STOPPED event.
-    const mine = (await received()).filter((e) => e.detail.taskArn === task.taskArn);
+    // Events reach the queue through EventBridge a moment after the task changed: read until the STOPPED one came.
+    const mine: Awaited<ReturnType<typeof received>> = [];
+    const isStopped = (e: (typeof mine)[number]) => e.detail.lastStatus === "STOPPED";
+    for (let waited = 0; !mine.some(isStopped) && waited < 20_000; waited += 200) {
+      mine.push(...(await received()).filter((e) => e.detail.taskArn === task.taskArn));
+      if (!mine.some(isStopped)) await new Promise((r) => setTimeout(r, 200));
+    }
     expect(mine.every((e) => e.source === "aws.ecs" && e["detail-type"] === "ECS Task State Change")).toBe(
       true,
     );
     const warning = mine.findIndex(
       (e) => e.detail.lastStatus === "RUNNING" && e.detail.stopCode === "SpotInterruption",
     );
-    const last = mine.findIndex((e) => e.detail.lastStatus === "STOPPED");
+    const last = mine.findIndex(isStopped);
     expect(warning).toBeGreaterThanOrEqual(0);
     expect(last).toBeGreaterThan(warning);
   });
