@@ -1,10 +1,12 @@
 /**
  * End to end, `services:`: a job whose task runs the redis and postgres stand-ins beside its image, reached by
- * alias once the driver has seen their ports accept connections.
+ * alias once the driver has seen their ports accept connections; and a second such job at the same time, whose
+ * services listen on the same ports of its own task's address.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { JobImages } from "../../scripts/images/job-images.js";
 import type { SimJob } from "../support/gitlab-sim.js";
+import type { TaskRecord } from "../support/local-fargate/index.js";
 import {
   endWorld,
   expectJobTasksStopped,
@@ -17,15 +19,20 @@ import {
 } from "./jobs-support.js";
 import type { World } from "./world/world.js";
 
+/** The task's ENI address, as DescribeTasks gives it. */
+const privateAddressOf = (t: TaskRecord | undefined) =>
+  t?.task.attachments?.flatMap((a) => a.details ?? []).find((d) => d.name === "privateIPv4Address")?.value;
+
 let world: World | undefined;
 let images: JobImages;
 let send: JobsWorld["send"];
 let job: SimJob;
+let twin: SimJob;
 
-beforeAll(async () => {
-  ({ world, images, send } = await startJobsWorld());
-  job = send({
-    name: "services",
+/** A job reaching redis and a postgres whose database is `database`, by alias. */
+const servicesJob = (name: string, database: string) =>
+  send({
+    name,
     // The postgres stand-in as the job's image too: it has psql and bash (for /dev/tcp).
     image: images.postgres.name,
     services: [
@@ -34,15 +41,21 @@ beforeAll(async () => {
         name: images.postgres.name,
         alias: "db",
         ports: [5432],
-        variables: { POSTGRES_PASSWORD: "e2e-secret", POSTGRES_DB: "app" },
+        variables: { POSTGRES_PASSWORD: "e2e-secret", POSTGRES_DB: database },
       },
     ],
     script: [
-      `psql "postgresql://postgres:e2e-secret@db:5432/app" -tAc "select 'pg:' || current_database()"`,
+      `psql "postgresql://postgres:e2e-secret@db:5432/${database}" -tAc "select 'pg:' || current_database()"`,
       `exec 3<>/dev/tcp/cache/6379 && printf 'PING\\r\\n' >&3 && head -c 7 <&3 | tr -d '\\r' && exec 3>&-`,
     ],
   });
-  await world.waitForJob(job, 600_000);
+
+beforeAll(async () => {
+  ({ world, images, send } = await startJobsWorld());
+  // Queued together: one manager runs them side by side, each task's services on the same ports.
+  job = servicesJob("services", "app");
+  twin = servicesJob("services-twin", "twin");
+  await Promise.all([world.waitForJob(job, 600_000), world.waitForJob(twin, 600_000)]);
 }, WORLD_START_TIMEOUT_MS);
 
 afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
@@ -55,6 +68,26 @@ describe("services:", () => {
     expect(trace).not.toMatch(/did not accept connections in time/);
     expect(trace).toMatch(/^pg:app$/m);
     expect(trace).toMatch(/^\+PONG$/m);
+  });
+
+  it("runs a second services job at the same time, each reaching its own task's services", async () => {
+    const trace = traceOf(world!, twin);
+    expect(twin.final?.state, trace).toBe("success");
+    expect(trace).not.toMatch(/did not accept connections in time/);
+    expect(trace).toMatch(/^pg:twin$/m);
+    expect(trace).toMatch(/^\+PONG$/m);
+    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(world!, twin);
+    const [mine] = jobTasksOf(world!, job);
+    const [theirs] = jobTasksOf(world!, twin);
+    const running = (t: TaskRecord | undefined) => [t?.reachedAt.RUNNING ?? 0, t?.reachedAt.STOPPED ?? 0];
+    const [mineFrom, mineTo] = running(mine);
+    const [theirsFrom, theirsTo] = running(theirs);
+    // Both tasks were running at the same time, each on an address of its own.
+    expect(mineFrom).toBeLessThan(theirsTo!);
+    expect(theirsFrom).toBeLessThan(mineTo!);
+    expect(privateAddressOf(mine)).toMatch(/^127\.0\.0\.\d+$/);
+    expect(privateAddressOf(mine)).not.toBe(privateAddressOf(theirs));
   });
 
   it("ran one task with the helper, the build container and both services, all stopped", async () => {
