@@ -59,6 +59,8 @@ export interface WorldOptions {
   longPollMs?: number;
   /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
   repository?: Record<string, string>;
+  /** Environment for every task's containers (the manager's tuning, e.g. SGR_DRAIN_POLL_MS). */
+  containerEnvironment?: Record<string, string>;
   /** Progress of the start, for figures. */
   log?: (message: string) => void;
 }
@@ -211,6 +213,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       // All tasks share the host network here: the agent listens on its task's address, and the job's services
       // bind it and are reached there (TASK_ADDRESS_ENV).
       taskAddressEnv: ["SGR_AGENT_HOST", TASK_ADDRESS_ENV],
+      containerEnvironment: options.containerEnvironment,
     });
     stops.push(() => fargate.stop());
 
