@@ -1,13 +1,16 @@
 import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import { once } from "node:events";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { BUILD_LOOP_SCRIPT, HOSTS_WARNING_PREFIX } from "./build-loop.js";
+import { BUILD_LOOP_SCRIPT, HOSTS_WARNING_PREFIX, TASK_ADDRESS_ENV } from "./build-loop.js";
 import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from "./frames.js";
 import { allocOutputFrame, splitOutputParts } from "./protocol.js";
 import { createSelfSignedCertificate } from "./self-signed.js";
+import { waitForPorts } from "./server.js";
 import { StepRunner } from "./steps.js";
 
 describe("frames", () => {
@@ -127,13 +130,14 @@ describe("build loop + step runner", () => {
     await runner.init();
     const hostsFile = join(shared, "hosts");
     writeFileSync(hostsFile, "");
-    const runLoop = async (hosts: string, ids: string[]) => {
+    const runLoop = async (hosts: string, ids: string[], env: Record<string, string> = {}) => {
       const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
         env: {
           PATH: "/usr/bin:/bin",
           SGR_SHARED: shared,
           SGR_SERVICE_ALIASES: "db cache",
           SGR_HOSTS_FILE: hosts,
+          ...env,
         },
       });
       try {
@@ -151,13 +155,17 @@ describe("build loop + step runner", () => {
     try {
       expect(await runLoop(hostsFile, ["1-build_script"])).toEqual(["ran\n"]);
       expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 db cache\n");
+      // A task on an address of its own (tasks sharing a host's network): the aliases name that address.
+      writeFileSync(hostsFile, "");
+      await runLoop(hostsFile, ["4-build_script"], { [TASK_ADDRESS_ENV]: "127.0.0.9" });
+      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.9 db cache\n");
       const [first, second] = await runLoop(join(shared, "missing-dir", "hosts"), [
         "2-build_script",
         "3-after_script",
       ]);
       expect(first).toMatch(
         new RegExp(
-          `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve.*localhost.*\nran\n$`,
+          `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve\\. Reach services at 127\\.0\\.0\\.1, .*\nran\n$`,
         ),
       );
       expect(second).toBe("ran\n");
@@ -200,5 +208,20 @@ describe("build loop + step runner", () => {
     expect(readFileSync(first.outPath, "utf8")).toBe("done\n");
     expect(readFileSync(join(shared, "counter"), "utf8")).toBe("once\n");
     await runner.close();
+  });
+});
+
+describe("service readiness", () => {
+  it("probes the task's address, not localhost, where the task has an address of its own", async () => {
+    const service = createServer((socket) => socket.end()).listen(0, "127.0.0.9");
+    await once(service, "listening");
+    const { port } = service.address() as AddressInfo;
+    try {
+      expect(await waitForPorts([port], 5_000, "127.0.0.9")).toEqual({ ready: [port], notReady: [] });
+      // Another task's service on the same port is not this task's.
+      expect(await waitForPorts([port], 300)).toEqual({ ready: [], notReady: [port] });
+    } finally {
+      service.close();
+    }
   });
 });

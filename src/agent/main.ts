@@ -3,11 +3,12 @@
  * SGR_AGENT_SECRET (required; removed from the environment at once so scripts never see it), SGR_AGENT_PORT
  * (default AGENT_CHANNEL_PORT; 0 = any), SGR_AGENT_HOST (default 0.0.0.0), SGR_SHARED (the volume shared with the build
  * container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening), SGR_WRITABLE_DIRS
- * (`:`-separated directories opened to every user at start: the builds volume, for non-root job images).
+ * (`:`-separated directories opened to every user at start: the builds volume, for non-root job images),
+ * SGR_TASK_ADDRESS (where the task's services listen, default 127.0.0.1: TASK_ADDRESS_ENV in build-loop.ts).
  */
 import { writeFile } from "node:fs/promises";
 import { AGENT_CHANNEL_PORT } from "../config/ports.js";
-import { SHARED_DIR } from "./build-loop.js";
+import { DEFAULT_TASK_ADDRESS, SHARED_DIR, TASK_ADDRESS_ENV } from "./build-loop.js";
 import { detectShell } from "./processes.js";
 import { startAgentServer } from "./server.js";
 import { StepRunner } from "./steps.js";
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     port: Number(process.env.SGR_AGENT_PORT ?? AGENT_CHANNEL_PORT),
     steps,
     log,
+    servicesHost: process.env[TASK_ADDRESS_ENV] || DEFAULT_TASK_ADDRESS,
   });
   if (process.env.SGR_AGENT_PORT_FILE) await writeFile(process.env.SGR_AGENT_PORT_FILE, `${server.port}\n`);
   log(`listening on port ${server.port}`);

@@ -7,6 +7,7 @@
 import { open } from "node:fs/promises";
 import { createServer as createTcpServer, connect as netConnect, type Server } from "node:net";
 import { TLSSocket } from "node:tls";
+import { DEFAULT_TASK_ADDRESS } from "./build-loop.js";
 import { encodeJsonFrame, FrameDecoder } from "./frames.js";
 import {
   type AgentMessage,
@@ -34,6 +35,8 @@ export interface AgentServerOptions {
   port: number;
   steps: StepRunner;
   log: (message: string) => void;
+  /** Where the task's services listen (TASK_ADDRESS_ENV in build-loop.ts; default 127.0.0.1). */
+  servicesHost?: string;
 }
 
 export interface AgentServer {
@@ -174,7 +177,11 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
         send({ op: "pong" });
         return;
       case "waitPorts":
-        send({ op: "portsReady", id: message.id, ...(await waitForPorts(message.ports, message.timeoutMs)) });
+        send({
+          op: "portsReady",
+          id: message.id,
+          ...(await waitForPorts(message.ports, message.timeoutMs, options.servicesHost)),
+        });
         return;
     }
   }
@@ -254,17 +261,18 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
   };
 }
 
-/** Waits until each port accepts a TCP connection on localhost (services share the task's network namespace). */
+/** Waits until each port accepts a TCP connection on the task's address (its services listen there). */
 export async function waitForPorts(
   ports: number[],
   timeoutMs: number,
+  host: string = DEFAULT_TASK_ADDRESS,
 ): Promise<{ ready: number[]; notReady: number[] }> {
   const deadline = Date.now() + timeoutMs;
   const results = await Promise.all(
     ports.map(async (port) => {
       while (Date.now() < deadline) {
         const ok = await new Promise<boolean>((resolve) => {
-          const probe = netConnect({ host: "127.0.0.1", port });
+          const probe = netConnect({ host, port });
           probe.once("connect", () => {
             // A graceful close: some services treat a reset during their greeting as an error.
             probe.end();
