@@ -1,0 +1,80 @@
+/**
+ * End to end, building an image on plain Fargate: a job extending the CI template's `.sgr-image-build` (its image,
+ * variables and script) builds the project's multi-stage Dockerfile (a RUN step in each stage, COPY --from) with
+ * kaniko in a job task under Fargate's capabilities and Docker's seccomp profile, and pushes the image to the local
+ * registry; a later job names the pushed image as its `image:` and runs the command built into it.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registryAddress } from "../../scripts/containers/env.js";
+import { BUILDER_IMAGES, ensureBuilders } from "../../scripts/images/builders.js";
+import {
+  BUILDER_IMAGE_TIMEOUT_MS,
+  exampleDir,
+  LOCAL_REGISTRY_FLAGS,
+  templateScript,
+  templateVariables,
+} from "../builders/support.js";
+import type { SimJob } from "../support/gitlab-sim.js";
+import {
+  endWorld,
+  expectJobTasksStopped,
+  jobTasksOf,
+  startJobsWorld,
+  traceOf,
+  WORLD_START_TIMEOUT_MS,
+  WORLD_STOP_TIMEOUT_MS,
+} from "./jobs-support.js";
+import type { World } from "./world/world.js";
+
+let world: World | undefined;
+const image = `${registryAddress}/sgr-test/hello-e2e:${Date.now().toString(36)}`;
+let build: SimJob;
+let runBuilt: SimJob;
+
+beforeAll(async () => {
+  await ensureBuilders(["kaniko"]);
+  const example = (file: string) => readFileSync(join(exampleDir, file), "utf8");
+  ({ world } = await startJobsWorld({
+    repository: { Dockerfile: example("Dockerfile"), "hello.sh": example("hello.sh") },
+  }));
+  const variables = templateVariables();
+  build = world.sendJob({
+    name: "build-image",
+    image: variables.KANIKO_IMAGE,
+    imageEntrypoint: [""],
+    variables: { ...variables, IMAGE_DESTINATION: image, IMAGE_BUILD_FLAGS: LOCAL_REGISTRY_FLAGS },
+    script: ["grep -E '^(CapEff|Seccomp):' /proc/self/status", templateScript()],
+  });
+  await world.waitForJob(build, 900_000);
+  runBuilt = world.sendJob({ name: "run-built-image", image, script: ["hello"] });
+  await world.waitForJob(runBuilt, 600_000);
+}, WORLD_START_TIMEOUT_MS + BUILDER_IMAGE_TIMEOUT_MS);
+
+afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
+
+describe("image builds on plain Fargate, end to end", () => {
+  it("the template's kaniko job builds the multi-stage Dockerfile under Fargate's rules and pushes it", async () => {
+    const trace = traceOf(world!, build);
+    expect(build.final?.state, trace).toBe("success");
+    expect(build.definition.image).toBe(BUILDER_IMAGES.kaniko);
+    // Docker's default capabilities (no SYS_ADMIN) and a seccomp filter, in the job's own container.
+    expect(trace).toMatch(/^CapEff:\s+00000000a80425fb$/m);
+    expect(trace).toMatch(/^Seccomp:\s+2$/m);
+    expect(trace).toMatch(/Running: \[\/bin\/sh -c chmod 755 hello\.sh/);
+    expect(trace).toMatch(/Running: \[\/bin\/sh -c useradd --uid 10001/);
+    expect(trace).toContain(`Pushed ${image.split(":").slice(0, 2).join(":")}`);
+    const [task, ...others] = jobTasksOf(world!, build);
+    expect(others).toEqual([]);
+    expect(task?.task.capacityProviderName ?? "FARGATE").toMatch(/^FARGATE/);
+    await expectJobTasksStopped(world!, build);
+  });
+
+  it("a later job runs the pushed image as its image:", async () => {
+    const trace = traceOf(world!, runBuilt);
+    expect(runBuilt.final?.state, trace).toBe("success");
+    expect(trace).toMatch(/^hello as uid 10001, built on x86_64 by a RUN step$/m);
+    await expectJobTasksStopped(world!, runBuilt);
+  });
+});
