@@ -2,13 +2,16 @@
  * End to end, building an image on plain Fargate: a job extending the CI template's `.sgr-image-build` (its image,
  * variables and script) builds the project's multi-stage Dockerfile (a RUN step in each stage, COPY --from) with
  * kaniko in a job task under Fargate's capabilities and Docker's seccomp profile, and pushes the image to the local
- * registry; a later job names the pushed image as its `image:` and runs the command built into it.
+ * registry; a later job names the pushed image as its `image:` and runs the command built into it. Asking for
+ * privileges instead (SGR_PRIVILEGED=true, a `docker:dind` service) on this runner, which allows none, fails the job
+ * with the reason in its log and starts no task.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registryAddress } from "../../scripts/containers/env.js";
 import { BUILDER_IMAGES, ensureBuilders } from "../../scripts/images/builders.js";
+import { JOB_IMAGES, type JobImages } from "../../scripts/images/job-images.js";
 import {
   BUILDER_IMAGE_TIMEOUT_MS,
   exampleDir,
@@ -32,11 +35,14 @@ let world: World | undefined;
 const image = `${registryAddress}/sgr-test/hello-e2e:${Date.now().toString(36)}`;
 let build: SimJob;
 let runBuilt: SimJob;
+let privileged: SimJob;
+let dind: SimJob;
 
 beforeAll(async () => {
   await ensureBuilders(["kaniko"]);
   const example = (file: string) => readFileSync(join(exampleDir, file), "utf8");
-  ({ world } = await startJobsWorld({
+  let images: JobImages;
+  ({ world, images } = await startJobsWorld({
     repository: { Dockerfile: example("Dockerfile"), "hello.sh": example("hello.sh") },
   }));
   const variables = templateVariables();
@@ -47,7 +53,19 @@ beforeAll(async () => {
     variables: { ...variables, IMAGE_DESTINATION: image, IMAGE_BUILD_FLAGS: LOCAL_REGISTRY_FLAGS },
     script: ["grep -E '^(CapEff|Seccomp):' /proc/self/status", templateScript()],
   });
-  await world.waitForJob(build, 900_000);
+  privileged = world.sendJob({
+    name: "privileged",
+    image: images.debian.name,
+    variables: { SGR_PRIVILEGED: "true" },
+    script: ["echo never"],
+  });
+  dind = world.sendJob({
+    name: "dind",
+    image: images.docker.name,
+    services: [{ name: images.dind.name }],
+    script: ["echo never"],
+  });
+  await Promise.all([build, privileged, dind].map((job) => world!.waitForJob(job, 900_000)));
   runBuilt = world.sendJob({ name: "run-built-image", image, script: ["hello"] });
   await world.waitForJob(runBuilt, 600_000);
 }, WORLD_START_TIMEOUT_MS + BUILDER_IMAGE_TIMEOUT_MS);
@@ -76,5 +94,22 @@ describe("image builds on plain Fargate, end to end", () => {
     expect(runBuilt.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^hello as uid 10001, built on x86_64 by a RUN step$/m);
     await expectJobTasksStopped(world!, runBuilt);
+  });
+
+  it("a privileged job fails on a runner that allows none, saying why, and starts no task", () => {
+    for (const [job, asked] of [
+      [privileged, "SGR_PRIVILEGED=true"],
+      [dind, `the service ${JOB_IMAGES.dind} (Docker-in-Docker needs a privileged container)`],
+    ] as const) {
+      const trace = traceOf(world!, job);
+      expect(job.final?.state, trace).toBe("failed");
+      expect(job.final?.failureReason, trace).toBe("runner_system_failure");
+      expect(trace).toContain(
+        `ERROR: Job task preparation failed: this job needs a privileged container (${asked}), but this runner ` +
+          "does not allow privileged jobs (jobs.allowPrivileged is false in its configuration)",
+      );
+      expect(trace).not.toMatch(/^never$/m);
+      expect(jobTasksOf(world!, job)).toEqual([]);
+    }
   });
 });
