@@ -3,15 +3,21 @@
  * privileged jobs runs a job with `services: [docker:dind]` and DOCKER_HOST as GitLab documents it for the Docker
  * executor (TLS on 2376, client certificates under /certs/client). The job task lands on the Managed Instances
  * capacity provider (waiting for an instance to start), privileged; the job runs `docker build` of the project's
- * multi-stage Dockerfile and `docker run` of the image it built.
+ * multi-stage Dockerfile and `docker run` of the image it built; the manager prices the job's task as its share of
+ * the instance (JobTaskCostUsd at Managed Instances rates).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
+import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registryAddress } from "../../scripts/containers/env.js";
 import type { JobImages } from "../../scripts/images/job-images.js";
+import { taskCost } from "../../src/observability/cost.js";
+import { METRICS } from "../../src/observability/metric-names.js";
 import { exampleDir } from "../builders/support.js";
 import type { SimJob } from "../support/gitlab-sim.js";
+import { awslogsTarget } from "../support/local-fargate/awslogs.js";
 import {
   endWorld,
   expectJobTasksStopped,
@@ -24,6 +30,42 @@ import {
 import type { World } from "./world/world.js";
 
 const INSTANCE_START_MS = 3_000;
+
+/** Every line the managers wrote to their container log (CloudWatch Logs in moto, as awslogs sends it). */
+async function managerLogLines(world: World): Promise<string[]> {
+  const ecs = new ECSClient({});
+  const logs = new CloudWatchLogsClient({});
+  try {
+    const lines: string[] = [];
+    for (const manager of world.managers()) {
+      const { taskDefinition } = await ecs.send(
+        new DescribeTaskDefinitionCommand({ taskDefinition: manager.task.taskDefinitionArn }),
+      );
+      const container = taskDefinition?.containerDefinitions?.[0];
+      const taskId = manager.task.taskArn!.split("/").pop()!;
+      const target = awslogsTarget(container?.logConfiguration, container?.name ?? "", taskId);
+      if (!target) throw new Error(`the manager task ${taskId} has no awslogs configuration`);
+      let token: string | undefined;
+      for (;;) {
+        const out = await logs.send(
+          new GetLogEventsCommand({
+            logGroupName: target.group,
+            logStreamName: target.stream,
+            startFromHead: true,
+            nextToken: token,
+          }),
+        );
+        lines.push(...(out.events ?? []).map((event) => event.message ?? ""));
+        if (!out.nextForwardToken || out.nextForwardToken === token || !out.events?.length) break;
+        token = out.nextForwardToken;
+      }
+    }
+    return lines;
+  } finally {
+    ecs.destroy();
+    logs.destroy();
+  }
+}
 
 let world: World | undefined;
 let images: JobImages;
@@ -89,5 +131,33 @@ describe("Docker-in-Docker on Managed Instances", () => {
     const started = task!.reachedAt;
     expect((started.PENDING ?? 0) - (started.PROVISIONING ?? 0)).toBeGreaterThanOrEqual(INSTANCE_START_MS);
     await expectJobTasksStopped(world!, dind);
+  });
+
+  it("the manager prices the job's task as its share of the Managed Instances instance", async () => {
+    // Emitted at cleanup, which follows the final update: give the log a moment to arrive.
+    let cost: Record<string, unknown> | undefined;
+    for (let i = 0; i < 60 && !cost; i++) {
+      cost = (await managerLogLines(world!))
+        .filter((line) => line.includes(`"${METRICS.jobTaskCostUsd}"`))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((record) => record.jobId === String(dind.id));
+      if (!cost) await new Promise((r) => setTimeout(r, 1_000));
+    }
+    expect(cost, "no JobTaskCostUsd record for the dind job").toBeDefined();
+    expect(cost).toMatchObject({ capacity: "MANAGED_INSTANCES", architecture: "x86_64" });
+    const seconds = (await managerLogLines(world!))
+      .filter((line) => line.includes(`"${METRICS.jobTaskSeconds}"`))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((record) => record.jobId === String(dind.id))?.[METRICS.jobTaskSeconds] as number;
+    const task = {
+      cpu: cost!.cpu as number,
+      memoryMiB: cost!.memoryMiB as number,
+      architecture: "x86_64" as const,
+    };
+    const priced = taskCost({ ...task, capacity: "MANAGED_INSTANCES" }, seconds, cost!.priceRegion as string);
+    expect(cost![METRICS.jobTaskCostUsd]).toBeCloseTo(priced.usd, 10);
+    // The instance's rates, not Fargate's: the same task on Fargate would cost something else.
+    const onFargate = taskCost({ ...task, capacity: "FARGATE" }, seconds, cost!.priceRegion as string);
+    expect(priced.usd).not.toBeCloseTo(onFargate.usd, 10);
   });
 });
