@@ -70,6 +70,7 @@ async function managerLogLines(world: World): Promise<string[]> {
 let world: World | undefined;
 let images: JobImages;
 let dind: SimJob;
+let plainDind: SimJob;
 
 beforeAll(async () => {
   const example = (file: string) => readFileSync(join(exampleDir, file), "utf8");
@@ -88,26 +89,39 @@ beforeAll(async () => {
       },
     },
   }));
+  const dindService = {
+    name: images.dind.name,
+    // The local registry stands in for Docker Hub (`FROM debian:…`), as a registry mirror is configured.
+    command: [`--registry-mirror=http://${registryAddress}`, `--insecure-registry=${registryAddress}`],
+  };
+  const waitForDaemon = "for i in $(seq 1 90); do docker version >/dev/null 2>&1 && break; sleep 1; done";
   dind = world.sendJob({
     name: "docker-in-docker",
     image: images.docker.name,
-    services: [
-      {
-        name: images.dind.name,
-        // The local registry stands in for Docker Hub (`FROM debian:…`), as a registry mirror is configured.
-        command: [`--registry-mirror=http://${registryAddress}`, `--insecure-registry=${registryAddress}`],
-      },
-    ],
+    services: [dindService],
     // As GitLab documents it for the Docker executor with TLS.
     variables: { SGR_PRIVILEGED: "true", DOCKER_HOST: "tcp://docker:2376", DOCKER_TLS_CERTDIR: "/certs" },
     script: [
-      "for i in $(seq 1 90); do docker version >/dev/null 2>&1 && break; sleep 1; done",
+      waitForDaemon,
       'docker version --format "server {{.Server.Version}}"',
       "docker build -t hello-dind .",
       "docker run --rm hello-dind",
     ],
   });
-  await world.waitForJob(dind, 900_000);
+  // Without TLS, and privileged for its dind service alone: the driver sets DOCKER_HOST, and the job's
+  // DOCKER_TLS_CERTDIR reaches the service.
+  plainDind = world.sendJob({
+    name: "docker-in-docker-without-tls",
+    image: images.docker.name,
+    services: [dindService],
+    variables: { DOCKER_TLS_CERTDIR: "" },
+    script: [
+      waitForDaemon,
+      'echo "DOCKER_HOST=$DOCKER_HOST"',
+      "docker run --rm debian:bookworm-slim cat /etc/debian_version",
+    ],
+  });
+  await Promise.all([dind, plainDind].map((job) => world!.waitForJob(job, 900_000)));
 }, WORLD_START_TIMEOUT_MS);
 
 afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
@@ -122,15 +136,29 @@ describe("Docker-in-Docker on Managed Instances", () => {
     expect(trace).toMatch(/^hello as uid 10001, built on x86_64 by a RUN step$/m);
   });
 
-  it("ran one privileged task on the Managed Instances capacity provider, after an instance start", async () => {
+  it("a dind service without TLS (DOCKER_TLS_CERTDIR empty) is reached on 2375, and the service alone makes the job privileged", async () => {
+    const trace = traceOf(world!, plainDind);
+    expect(plainDind.final?.state, trace).toBe("success");
+    expect(trace).toMatch(/^DOCKER_HOST=tcp:\/\/docker:2375$/m);
+    expect(trace).toMatch(/^12\.\d+$/m);
+    expect(trace).toMatch(/Starting job task.*MANAGED_INSTANCES, privileged/);
+    await expectJobTasksStopped(world!, plainDind);
+  });
+
+  it("each job ran one task on the Managed Instances capacity provider; the first waited for an instance start", async () => {
     const provider = world!.deployed.managerResources.managedInstancesCapacityProvider;
-    const [task, ...others] = jobTasksOf(world!, dind);
-    expect(others).toEqual([]);
-    expect(task?.task.capacityProviderName).toBe(provider);
-    expect(traceOf(world!, dind)).toMatch(/Starting job task.*privileged/);
-    const started = task!.reachedAt;
-    expect((started.PENDING ?? 0) - (started.PROVISIONING ?? 0)).toBeGreaterThanOrEqual(INSTANCE_START_MS);
-    await expectJobTasksStopped(world!, dind);
+    const tasks = [dind, plainDind].map((job) => {
+      const [task, ...others] = jobTasksOf(world!, job);
+      expect(others).toEqual([]);
+      expect(task?.task.capacityProviderName).toBe(provider);
+      return task!;
+    });
+    expect(traceOf(world!, dind)).toMatch(/Starting job task.*MANAGED_INSTANCES, privileged/);
+    // The second task is placed on the instance the first one started (it is up or launching).
+    const [first] = tasks.sort((a, b) => (a.reachedAt.PROVISIONING ?? 0) - (b.reachedAt.PROVISIONING ?? 0));
+    const waited = (first!.reachedAt.PENDING ?? 0) - (first!.reachedAt.PROVISIONING ?? 0);
+    expect(waited).toBeGreaterThanOrEqual(INSTANCE_START_MS);
+    for (const job of [dind, plainDind]) await expectJobTasksStopped(world!, job);
   });
 
   it("the manager prices the job's task as its share of the Managed Instances instance", async () => {
