@@ -34,6 +34,10 @@ export const JOB_IMAGES = {
   redis: "redis:7-bookworm",
   /** PostgreSQL 15 on 5432 (Debian's), POSTGRES_PASSWORD/POSTGRES_USER/POSTGRES_DB. */
   postgres: "postgres:15-bookworm",
+  /** The Docker CLI (Debian's docker.io, 20.10.24): the image of a Docker-in-Docker job. */
+  docker: "docker:20.10.24",
+  /** dockerd 20.10.24 as the dind service (needs a privileged container: ECS Managed Instances). */
+  dind: "docker:20.10.24-dind",
 } as const;
 
 export type JobImageName = keyof typeof JOB_IMAGES;
@@ -46,7 +50,12 @@ const RECIPES: Record<Exclude<JobImageName, "debian">, string> = {
   noShell: "no-shell",
   redis: "redis",
   postgres: "postgres",
+  docker: "docker",
+  dind: "docker-dind",
 };
+
+/** Recipes built on another job image rather than on the Debian stand-in (as upstream's dind is FROM docker). */
+const BUILT_ON: Partial<Record<keyof typeof RECIPES, keyof typeof RECIPES>> = { dind: "docker" };
 
 /**
  * The variable the service stand-ins bind to (default 127.0.0.1): the task's private address. Tasks share the host
@@ -92,7 +101,7 @@ async function ensureJobImage(
   b: StandInBuilder,
   base: StandIn,
   key: Exclude<JobImageName, "debian">,
-): Promise<JobImage> {
+): Promise<JobImage & { standIn: StandIn }> {
   const recipe = join(recipesDir, RECIPES[key]);
   const extra = key === "noShell" ? await run("go", ["version"]) : "";
   const inputs = sha256("job-image", key, await recipeDigest(recipe), base.inputsHash, extra);
@@ -106,7 +115,7 @@ async function ensureJobImage(
       BASE: await b.pinned(base),
     });
   });
-  return { name: JOB_IMAGES[key], reference: standIn.reference, built: standIn.built };
+  return { name: JOB_IMAGES[key], reference: standIn.reference, built: standIn.built, standIn };
 }
 
 /** Builds (or reuses) every job image; one build at a time per machine, shared with `npm run images`. */
@@ -119,8 +128,14 @@ export async function buildJobImages(options: StandInOptions = {}): Promise<JobI
     const images: Partial<JobImages> = {
       debian: { name: JOB_IMAGES.debian, reference: base.reference, built: base.built },
     };
-    for (const key of Object.keys(RECIPES) as (keyof typeof RECIPES)[])
-      images[key] = await ensureJobImage(b, base, key);
+    const standIns: Partial<Record<keyof typeof RECIPES, StandIn>> = {};
+    // In RECIPES' order, so an image another is built on comes first.
+    for (const key of Object.keys(RECIPES) as (keyof typeof RECIPES)[]) {
+      const on = BUILT_ON[key];
+      const { standIn, ...image } = await ensureJobImage(b, on ? standIns[on]! : base, key);
+      standIns[key] = standIn;
+      images[key] = image;
+    }
     return images as JobImages;
   });
 }

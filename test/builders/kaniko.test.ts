@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { registryAddress } from "../../scripts/containers/env.js";
 import { podman } from "../../scripts/images/podman.js";
 import {
   BUILDER_IMAGE_TIMEOUT_MS,
   builderImages,
   destination,
   exampleDir,
+  LOCAL_REGISTRY_FLAGS,
   runUnderFargateRules,
   templateScript,
 } from "./support.js";
@@ -23,14 +23,6 @@ let kaniko: string;
 beforeAll(async () => {
   [kaniko] = (await builderImages(["kaniko"])) as [string];
 }, BUILDER_IMAGE_TIMEOUT_MS);
-
-/** The local registry is plain HTTP and stands in for docker.io (`FROM debian:…`). */
-const LOCAL_REGISTRY_FLAGS = [
-  `--registry-mirror=${registryAddress}`,
-  `--insecure-registry=${registryAddress}`,
-  "--insecure-pull",
-  "--insecure",
-].join(" ");
 
 describe("kaniko under Fargate's capabilities and seccomp profile", () => {
   it("builds the example's multi-stage Dockerfile with RUN steps, pushes it, and the pushed image runs", async () => {

@@ -17,6 +17,14 @@ export const BUILDER_IMAGE_TIMEOUT_MS = 30 * 60_000;
 export const exampleDir = join(repoRoot, "examples/image-build");
 export const templateFile = join(repoRoot, "templates/image-build.gitlab-ci.yml");
 
+/** kaniko's flags for the local registry: plain HTTP, and the stand-in for docker.io (`FROM debian:…`). */
+export const LOCAL_REGISTRY_FLAGS = [
+  `--registry-mirror=${registryAddress}`,
+  `--insecure-registry=${registryAddress}`,
+  "--insecure-pull",
+  "--insecure",
+].join(" ");
+
 /** The local references of the builder images, built or reused. */
 export async function builderImages(builders: readonly Builder[]): Promise<string[]> {
   return (await ensureBuilders(builders)).map((image) => image.reference);
@@ -41,6 +49,24 @@ export function templateScript(): string {
     body.push(line.slice(6));
   }
   return body.join("\n").trim();
+}
+
+/**
+ * The CI template's default variables (`.sgr-image-build`'s `variables:` block, `NAME: "value"` lines), as GitLab
+ * passes them to a job that extends it.
+ */
+export function templateVariables(): Record<string, string> {
+  const lines = readFileSync(templateFile, "utf8").split("\n");
+  const start = lines.indexOf("  variables:");
+  if (start < 0) throw new Error(`${templateFile}: no variables: block`);
+  const variables: Record<string, string> = {};
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim().startsWith("#")) continue;
+    const match = /^ {4}([A-Z_][A-Z0-9_]*): "(.*)"$/.exec(line);
+    if (!match) break;
+    variables[match[1]!] = match[2]!;
+  }
+  return variables;
 }
 
 /** Where a test pushes: a repository of its own in the local registry, a fresh tag per run. */

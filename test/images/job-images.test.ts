@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { requireContainerTools } from "../../scripts/containers/env.js";
 import { ensureJobImages, JOB_IMAGES, TASK_ADDRESS_ENV } from "../../scripts/images/job-images.js";
 import { run } from "../../scripts/images/podman.js";
@@ -60,11 +60,16 @@ async function filesOf(name: string): Promise<string[]> {
 }
 
 /** Starts a service image on the host network bound to an address of its own; resolves once its port accepts. */
-async function startService(image: string, port: number, env: Record<string, string>): Promise<string> {
+async function startService(
+  image: string,
+  port: number,
+  env: Record<string, string>,
+  options: readonly string[] = [],
+): Promise<string> {
   const address = loopbackAddress();
   const container = await runDetached(
     containerName("service"),
-    ["--network", "host", "--env", `${TASK_ADDRESS_ENV}=${address}`, image],
+    ["--network", "host", "--env", `${TASK_ADDRESS_ENV}=${address}`, ...options, image],
     env,
   );
   started.push(container);
@@ -184,6 +189,24 @@ describe("job images", () => {
     expect(cli.trim()).toBe("PONG");
     const container = started.at(-1)!;
     expect(await podman(["top", container.name, "user", "args"])).toMatch(/redis\s+redis-server \S+:6379/);
+  });
+
+  it("docker:dind, privileged, serves TLS on 2376 of the task's address with the certificates it made; the docker CLI image reaches it", async () => {
+    const certs = mkdtempSync(join(tmpdir(), "sgr-dind-certs-"));
+    onTestFinished(() => rmSync(certs, { recursive: true, force: true }));
+    const address = await startService(JOB_IMAGES.dind, 2376, {}, [
+      ...["--privileged", "--volume", `${certs}:/certs/client`],
+    ]);
+    // Its /var/lib/docker is an anonymous volume: removed with the container here.
+    const name = started.at(-1)!.name;
+    onTestFinished(() => podman(["rm", "--force", "--volumes", "--time", "0", name]).then(() => undefined));
+    const version = await podmanOutput([
+      ...["run", "--rm", "--network", "host", "--volume", `${certs}:/certs/client:ro`],
+      ...["--env", `DOCKER_HOST=tcp://${address}:2376`, "--env", "DOCKER_TLS_VERIFY=1"],
+      ...["--env", "DOCKER_CERT_PATH=/certs/client", JOB_IMAGES.docker],
+      ...["docker", "version", "--format", "client {{.Client.Version}}, server {{.Server.Version}}"],
+    ]);
+    expect(version.trim()).toMatch(/^client 20\.10\.24\S*, server 20\.10\.24\S*$/);
   });
 
   it("postgres: with POSTGRES_PASSWORD and POSTGRES_DB, psql logs in over TCP on the task's address; a wrong password does not", async () => {

@@ -63,6 +63,13 @@ export interface WorldOptions {
   containerEnvironment?: Record<string, string>;
   /** Progress of the start, for figures. */
   log?: (message: string) => void;
+  /**
+   * ECS Managed Instances for the jobs that ask for them: the stack is synthesized into a VPC of its own with private
+   * subnets (what the configuration requires for them), and the local Fargate runs its capacity provider's tasks,
+   * privileged allowed, after an instance start of `instanceStartMs`. The runner still has to opt in
+   * (`runner.jobs.managedInstances`, `runner.jobs.allowPrivileged`).
+   */
+  managedInstances?: { instanceStartMs?: number };
 }
 
 export interface World {
@@ -96,9 +103,15 @@ export interface World {
 }
 
 /** The configuration a world's stack is synthesized from: one runner configuration, sized for this machine. */
-function worldConfig(gitlabUrl: string, suffix: string, runner: Record<string, unknown> = {}) {
+function worldConfig(
+  gitlabUrl: string,
+  suffix: string,
+  runner: Record<string, unknown> = {},
+  network?: Record<string, unknown>,
+) {
   return {
     gitlab: { url: gitlabUrl },
+    ...(network ? { network } : {}),
     ssm: { webhookSecretParameter: `/sgr-e2e/${suffix}/webhook-secret` },
     runners: [
       {
@@ -163,6 +176,16 @@ async function publishImageAssets(deployed: DeployedStack): Promise<void> {
   }
 }
 
+/**
+ * The private subnets Managed Instances require (no public address for tasks), as ids: nothing here checks that they
+ * exist (moto does not, the local Fargate gives every task a loopback address of its own).
+ */
+const PRIVATE_NETWORK = {
+  vpcId: "vpc-0e2e0000000000001",
+  subnetIds: ["subnet-0e2e0000000000001"],
+  assignPublicIp: false,
+};
+
 async function putSecrets(parameters: Record<string, string>): Promise<void> {
   const ssm = new SSMClient({});
   for (const [name, value] of Object.entries(parameters)) {
@@ -192,7 +215,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     );
     stops.push(() => repo.close());
     const webhookSecret = randomBytes(16).toString("hex");
-    const config = worldConfig(sim.url, suffix, options.runner);
+    const network = options.managedInstances ? PRIVATE_NETWORK : undefined;
+    const config = worldConfig(sim.url, suffix, options.runner, network);
     const runnerName = String(config.runners[0]!.name);
 
     const log = options.log ?? (() => undefined);
@@ -214,6 +238,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       // bind it and are reached there (TASK_ADDRESS_ENV).
       taskAddressEnv: ["SGR_AGENT_HOST", TASK_ADDRESS_ENV],
       containerEnvironment: options.containerEnvironment,
+      managedInstances: options.managedInstances && {
+        capacityProviders: [deployed.managerResources.managedInstancesCapacityProvider ?? ""],
+        instanceStartMs: options.managedInstances.instanceStartMs,
+      },
     });
     stops.push(() => fargate.stop());
 
