@@ -204,7 +204,7 @@ describe("driver on the local backend", () => {
     await job.stage(["config"]);
     const prepare = await job.stage(["prepare"]);
     expect(prepare.code, prepare.stdout).toBe(0);
-    expect(prepare.stdout).toContain(`Waiting for services on localhost port(s) ${SERVICE_PORT}`);
+    expect(prepare.stdout).toContain(`Waiting for services on the task's port(s) ${SERVICE_PORT}`);
     expect(prepare.stdout).not.toContain("did not accept connections");
     const result = await job.run("build_script", `grep db /etc/hosts; nc db ${SERVICE_PORT} </dev/null`);
     expect(result.stdout).toContain("127.0.0.1 db cache-db");

@@ -50,7 +50,7 @@ describe("services:", () => {
   it("reaches redis and postgres by alias, after waiting for their ports", async () => {
     const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("success");
-    expect(trace).toMatch(/Waiting for services on localhost port\(s\) 6379, 5432/);
+    expect(trace).toMatch(/Waiting for services on the task's port\(s\) 6379, 5432/);
     expect(trace).not.toMatch(/did not accept connections in time/);
     expect(trace).toMatch(/^pg:app$/m);
     expect(trace).toMatch(/^\+PONG$/m);

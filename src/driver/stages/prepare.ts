@@ -207,7 +207,7 @@ async function waitForServices(
     await new Promise((r) => setTimeout(r, SERVICE_SETTLE_MS));
     return;
   }
-  io.stdout(line(`Waiting for services on localhost port(s) ${ports.join(", ")}`));
+  io.stdout(line(`Waiting for services on the task's port(s) ${ports.join(", ")}`));
   const result = await channel.waitPorts(ports, SERVICE_WAIT_MS);
   // Like the Docker executor: a service that is not up is a warning, the job decides whether it matters.
   if (result.notReady.length > 0) {
