@@ -34,6 +34,8 @@ export interface AgentServerOptions {
   port: number;
   steps: StepRunner;
   log: (message: string) => void;
+  /** Called each time a driver proves the job secret. */
+  onAuthenticated?: () => void;
 }
 
 export interface AgentServer {
@@ -121,6 +123,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
           authenticated = true;
           clearTimeout(helloTimer);
           options.log("driver authenticated");
+          options.onAuthenticated?.();
           socket.write(
             encodeJsonFrame(FrameType.Hello, {
               proof: channelProof(secret, "agent", socket).toString("hex"),

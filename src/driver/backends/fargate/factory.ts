@@ -6,11 +6,14 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Resources } from "../../../config/resources.js";
 import type { Architecture } from "../../../config/schema.js";
 import type { EcsApi } from "../../../fargate/ecs.js";
+import { type S3Api, s3ChannelSecrets } from "../../../state/channel-secrets.js";
 import { FargateBackend } from "./backend.js";
 import { TaskDefinitionCache } from "./task-definitions.js";
 
 export interface FargateBackendDeps {
   ecs: EcsApi;
+  /** S3 client for speculative tasks' secret files; used when resources.channelSecretsBucketName is set. */
+  s3?: S3Api;
   resources: Resources;
   /** Region of the job log group (the awslogs driver needs it spelled out). */
   region: string;
@@ -66,6 +69,10 @@ export function createFargateBackend(deps: FargateBackendDeps): {
     assignPublicIp: resources.assignPublicIp,
     taskDefinitions,
     helperImageFor: (architecture) => deployedHelperImage(resources, architecture),
+    channelSecrets:
+      deps.s3 && resources.channelSecretsBucketName
+        ? s3ChannelSecrets(deps.s3, resources.channelSecretsBucketName)
+        : undefined,
     managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
     managedInstancesGpuCapacityProvider: resources.managedInstancesGpuCapacityProvider,
     logger: deps.logger,

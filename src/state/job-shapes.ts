@@ -1,0 +1,105 @@
+/**
+ * What a job's task was started with, per (runner configuration, project, job name), for the speculative start of
+ * the next job of that name (src/fargate/speculative-task.ts), and the claim that makes a job's speculative start
+ * happen once however many events announce the job (a Job Hook and a Pipeline Hook each do). Both expire (TTL).
+ */
+import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import type { JobTaskRecipe } from "../fargate/speculative-task.js";
+import {
+  DAY_MS,
+  expiresAtFor,
+  isConditionalFailure,
+  jobShapePk,
+  jobShapeSk,
+  type StateStore,
+  speculativeClaimKey,
+} from "./table.js";
+
+/** Which job's recipe: the runner configuration that ran it, its project and its name. */
+export interface JobShapeKey {
+  runnerName: string;
+  projectId: number;
+  jobName: string;
+}
+
+const key = (shape: JobShapeKey) => ({
+  pk: jobShapePk(shape.runnerName),
+  sk: jobShapeSk(shape.projectId, shape.jobName),
+});
+
+/** Records (replaces) the recipe the job of this name ran with; it expires `ttlMs` after its last run. */
+export async function recordJobRecipe(
+  store: StateStore,
+  shape: JobShapeKey,
+  recipe: JobTaskRecipe,
+  nowMs: number,
+  ttlMs: number,
+): Promise<void> {
+  await store.db.send(
+    new PutCommand({
+      TableName: store.tableName,
+      Item: { ...key(shape), recipe, recordedAt: nowMs, ttl: expiresAtFor(nowMs, ttlMs) },
+    }),
+  );
+}
+
+/** The recipe last recorded for this job name, or undefined (none, expired, or not one we can read). */
+export async function readJobRecipe(
+  store: StateStore,
+  shape: JobShapeKey,
+  nowMs: number,
+): Promise<JobTaskRecipe | undefined> {
+  const out = await store.db.send(new GetCommand({ TableName: store.tableName, Key: key(shape) }));
+  const item = out.Item as { recipe?: Partial<JobTaskRecipe>; ttl?: number } | undefined;
+  // DynamoDB deletes expired items within days, not at once: an expired one is no recipe.
+  if (!item?.recipe || (item.ttl !== undefined && item.ttl * 1000 < nowMs)) return undefined;
+  const r = item.recipe;
+  const complete =
+    typeof r.taskDefinitionArn === "string" &&
+    typeof r.cpu === "number" &&
+    typeof r.memoryMiB === "number" &&
+    typeof r.ephemeralStorageGiB === "number" &&
+    (r.capacity === "FARGATE" || r.capacity === "FARGATE_SPOT") &&
+    (r.architecture === "x86_64" || r.architecture === "arm64");
+  return complete ? (r as JobTaskRecipe) : undefined;
+}
+
+/** A claim outlives any adopt deadline; it only has to stop repeats of the same job's events. */
+const CLAIM_TTL_MS = DAY_MS;
+
+/** True for the one caller that may start this job's speculative task. */
+export async function claimSpeculativeStart(
+  store: StateStore,
+  runnerName: string,
+  jobId: number,
+  nowMs: number,
+): Promise<boolean> {
+  try {
+    await store.db.send(
+      new PutCommand({
+        TableName: store.tableName,
+        Item: {
+          ...speculativeClaimKey(runnerName, jobId),
+          claimedAt: nowMs,
+          ttl: expiresAtFor(nowMs, CLAIM_TTL_MS),
+        },
+        ConditionExpression: "attribute_not_exists(pk)",
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionalFailure(err)) return false;
+    throw err;
+  }
+}
+
+/** Gives the claim back after a start that failed, so a retry of the event may try again. */
+export async function releaseSpeculativeStart(
+  store: StateStore,
+  runnerName: string,
+  jobId: number,
+): Promise<void> {
+  await store.db.send(
+    new DeleteCommand({ TableName: store.tableName, Key: speculativeClaimKey(runnerName, jobId) }),
+  );
+}
