@@ -17,8 +17,8 @@ export const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
 export interface JobsWorld {
   world: World;
   images: JobImages;
-  /** Queues a job that clones the project's repository (served over smart HTTP). */
-  send(definition: JobDefinition): SimJob;
+  /** Queues a job that clones the project's repository (served over smart HTTP); `held`: pending, not handed out. */
+  send(definition: JobDefinition, options?: { held?: boolean }): SimJob;
 }
 
 export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
@@ -32,7 +32,7 @@ export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWo
       await repo.close();
     };
     const git = { repoUrl: repo.url, sha: repo.sha, ref: repo.ref };
-    return { world, images, send: (definition) => world.sendJob({ git, ...definition }) };
+    return { world, images, send: (definition, options) => world.sendJob({ git, ...definition }, options) };
   } catch (error) {
     await repo.close();
     throw error;
