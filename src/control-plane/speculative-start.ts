@@ -18,6 +18,9 @@ import { claimSpeculativeStart, readJobRecipe, releaseSpeculativeStart } from ".
 import type { ControlPlaneDeps } from "./deps.js";
 import type { PendingJobOutcome } from "./scale-up.js";
 
+/** Image pull to agent start of a job task, billed before the adopt deadline starts counting (a typical figure). */
+export const TYPICAL_START_SECONDS = 60;
+
 export type SpeculativeOutcome =
   | { action: "started"; taskArn: string; capacity: string }
   | { action: "skipped"; reason: string }
@@ -108,8 +111,12 @@ async function launch(
   );
   const taskArn = started.value.taskArn ?? "";
   deps.metrics.count(METRICS.speculativeJobTaskStarted);
-  // What the task costs if nobody adopts it: it lives until its agent's deadline (plus its own start).
-  const atRisk = taskCost({ ...recipe, capacity: started.capacity }, deadline, deps.region ?? "us-east-1");
+  // What the task costs if nobody adopts it: billed from its image pull, it lives until its agent's deadline.
+  const atRisk = taskCost(
+    { ...recipe, capacity: started.capacity, publicIpv4: resources.assignPublicIp },
+    deadline + TYPICAL_START_SECONDS,
+    deps.region ?? "us-east-1",
+  );
   deps.metrics.value?.(METRICS.speculativeJobTaskAtRiskCostUsd, atRisk.usd);
   deps.logger.info("speculative job task started", {
     jobId: job.jobId,
