@@ -67,12 +67,17 @@ export async function readJobRecipe(
 /** A claim outlives any adopt deadline; it only has to stop repeats of the same job's events. */
 const CLAIM_TTL_MS = DAY_MS;
 
-/** True for the one caller that may start this job's speculative task. */
+/**
+ * Claims the job's one speculative start. Scale-up: true for the one invocation that may start the task. The
+ * driver (preparing the job): true when it came first, so no speculative task will start (and again for a retried
+ * preparation); false when scale-up holds the claim, so a task is started or being started.
+ */
 export async function claimSpeculativeStart(
   store: StateStore,
   runnerName: string,
   jobId: number,
   nowMs: number,
+  by: "scale-up" | "driver" = "scale-up",
 ): Promise<boolean> {
   try {
     await store.db.send(
@@ -80,10 +85,13 @@ export async function claimSpeculativeStart(
         TableName: store.tableName,
         Item: {
           ...speculativeClaimKey(runnerName, jobId),
+          claimedBy: by,
           claimedAt: nowMs,
           ttl: expiresAtFor(nowMs, CLAIM_TTL_MS),
         },
-        ConditionExpression: "attribute_not_exists(pk)",
+        ConditionExpression:
+          by === "driver" ? "attribute_not_exists(pk) OR claimedBy = :driver" : "attribute_not_exists(pk)",
+        ExpressionAttributeValues: by === "driver" ? { ":driver": "driver" } : undefined,
       }),
     );
     return true;

@@ -77,6 +77,7 @@ async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
   return createFargateBackend({
     ecs: createAwsClient(ECSClient, region),
     s3: resources.channelSecretsBucketName ? await s3ClientFrom(env) : undefined,
+    claimSpeculativeStart: await speculativeClaimFrom(env, resources.stateTableName),
     resources,
     region,
     logger: createLogger("sgr-driver"),
@@ -91,6 +92,22 @@ async function s3ClientFrom(env: StageEnv) {
     import("../../config/aws-clients.js"),
   ]);
   return createS3Client(S3Client, env as NodeJS.ProcessEnv);
+}
+
+/** In a manager task, the state table's claim on a job's speculative start (src/state/job-shapes.ts). */
+async function speculativeClaimFrom(env: StageEnv, tableName: string) {
+  if (!env.SGR_MANAGER_TASK_ID) return undefined;
+  const [{ createDocumentClient }, { claimSpeculativeStart }] = await Promise.all([
+    import("../../config/aws-clients.js"),
+    import("../../state/job-shapes.js"),
+  ]);
+  const store = { db: createDocumentClient(), tableName };
+  return (runnerName: string, jobId: string) => {
+    const id = Number(jobId);
+    return Number.isSafeInteger(id)
+      ? claimSpeculativeStart(store, runnerName, id, Date.now(), "driver")
+      : Promise.resolve(true);
+  };
 }
 
 /** In a manager task, where the driver records each job's recipe for the next job of its name. */

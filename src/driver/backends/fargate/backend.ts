@@ -70,6 +70,8 @@ export interface FargateBackendOptions {
    * scale-up started for the job, or stops one that does not fit; without it it never looks for one.
    */
   channelSecrets?: ChannelSecretStore;
+  /** Claims a job's one speculative start before scale-up does (speculative-adoption.ts `claimStart`). */
+  claimSpeculativeStart?: (runnerName: string, jobId: string) => Promise<boolean>;
   /** Port the agent listens on (default AGENT_CHANNEL_PORT). */
   agentPort?: number;
   logger?: Pick<Logger, "info" | "warn">;
@@ -274,6 +276,8 @@ export class FargateBackend implements Backend {
         secrets,
         stopTask: (taskArn, reason) => this.stopTask(taskArn, reason),
         logger: this.options.logger,
+        claimStart: this.options.claimSpeculativeStart,
+        sleep: this.wait,
       },
       request.identity,
       recipe,

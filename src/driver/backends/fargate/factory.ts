@@ -14,6 +14,8 @@ export interface FargateBackendDeps {
   ecs: EcsApi;
   /** S3 client for speculative tasks' secret files; used when resources.channelSecretsBucketName is set. */
   s3?: S3Api;
+  /** Claims a job's speculative start for the driver (the state table's claim), so a late scale-up starts none. */
+  claimSpeculativeStart?: (runnerName: string, jobId: string) => Promise<boolean>;
   resources: Resources;
   /** Region of the job log group (the awslogs driver needs it spelled out). */
   region: string;
@@ -73,6 +75,7 @@ export function createFargateBackend(deps: FargateBackendDeps): {
       deps.s3 && resources.channelSecretsBucketName
         ? s3ChannelSecrets(deps.s3, resources.channelSecretsBucketName)
         : undefined,
+    claimSpeculativeStart: deps.claimSpeculativeStart,
     managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
     managedInstancesGpuCapacityProvider: resources.managedInstancesGpuCapacityProvider,
     logger: deps.logger,

@@ -30,6 +30,8 @@ function waiting(recipe: JobTaskRecipe): Task {
   };
 }
 
+const NO_SECRETS: ChannelSecretStore = { put: async () => "", read: async () => "", remove: async () => {} };
+
 function setup(task: Task | undefined) {
   const fake = new FakeEcs()
     .on("ListTasks", () => ({ taskArns: task ? [ARN] : [] }))
@@ -85,6 +87,53 @@ describe("adoptSpeculativeTask", () => {
     const s = setup(waiting(RECIPE));
     expect(await s.adopt(undefined)).toBeUndefined();
     expect(s.stopped[0]!.reason).toMatch(/services carry variables/);
+  });
+
+  it("looks for nothing when the driver claims the job's start first: scale-up will start none", async () => {
+    const s = setup(waiting(RECIPE));
+    const adopted = await adoptSpeculativeTask(
+      {
+        ecs: s.fake.client,
+        cluster: "c",
+        secrets: NO_SECRETS,
+        stopTask: async () => {},
+        claimStart: async () => true,
+      },
+      IDENTITY,
+      RECIPE,
+      () => {},
+    );
+    expect(adopted).toBeUndefined();
+    expect(s.fake.callsOf("ListTasks")).toEqual([]);
+  });
+
+  it("waits for the task scale-up has claimed but not started yet", async () => {
+    const task = waiting(RECIPE);
+    const fake = new FakeEcs()
+      .on(
+        "ListTasks",
+        () => ({ taskArns: [] }),
+        () => ({ taskArns: [] }),
+        () => ({ taskArns: [ARN] }),
+      )
+      .on("DescribeTasks", () => ({ tasks: [task] }))
+      .on("TagResource", () => ({}));
+    const slept: number[] = [];
+    const adopted = await adoptSpeculativeTask(
+      {
+        ecs: fake.client,
+        cluster: "c",
+        secrets: { ...NO_SECRETS, read: async () => "f".repeat(64) },
+        stopTask: async () => {},
+        claimStart: async () => false,
+        sleep: async (ms) => void slept.push(ms),
+      },
+      IDENTITY,
+      RECIPE,
+      () => {},
+    );
+    expect(adopted?.task.taskArn).toBe(ARN);
+    expect(slept).toEqual([500, 500]);
   });
 
   it("finds nothing when scale-up started nothing for the job", async () => {

@@ -33,6 +33,31 @@ export interface AdoptionDeps {
   secrets: ChannelSecretStore;
   stopTask(taskArn: string, reason: string): Promise<void>;
   logger?: Pick<Logger, "info">;
+  /**
+   * Claims the job's one speculative start (src/state/job-shapes.ts): true when the driver got it first, so none
+   * will ever start and there is nothing to look for; false when scale-up holds it. Absent: always look.
+   */
+  claimStart?(runnerName: string, jobId: string): Promise<boolean>;
+  /** How long to wait for a task scale-up has claimed but not started yet (its RunTask in flight). @default 3000 */
+  claimedWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const CLAIMED_POLL_MS = 500;
+
+/**
+ * The job's waiting tasks. When scale-up holds the claim, its RunTask may still be in flight: look again a few
+ * times before deciding there is none. When the driver takes the claim first, scale-up will start none.
+ */
+async function claimedWaitingTasks(deps: AdoptionDeps, identity: JobIdentity): Promise<Task[]> {
+  if (deps.claimStart && (await deps.claimStart(identity.runnerName, identity.jobId))) return [];
+  const wait = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = Date.now() + (deps.claimStart ? (deps.claimedWaitMs ?? 3000) : 0);
+  for (;;) {
+    const tasks = await waitingTasks(deps, identity);
+    if (tasks.length > 0 || Date.now() >= deadline) return tasks;
+    await wait(CLAIMED_POLL_MS);
+  }
 }
 
 /** Not-yet-stopped speculative tasks of this job (normally none or one). */
@@ -84,7 +109,7 @@ export async function adoptSpeculativeTask(
   onReplaced: (task: Task, reason: string, priced: PricedTask, seconds: number) => void,
 ): Promise<Adoptable | undefined> {
   let adopted: Adoptable | undefined;
-  for (const task of await waitingTasks(deps, identity)) {
+  for (const task of await claimedWaitingTasks(deps, identity)) {
     const secretFileArn = secretFileArnOf(task);
     let why = wanted
       ? recipeMismatch(task, wanted)
