@@ -4,7 +4,7 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { createS3Client } from "../config/aws-clients.js";
-import { s3ChannelSecrets } from "../state/channel-secrets.js";
+import { s3ChannelSecrets } from "../fargate/channel-secrets.js";
 import type { ControlPlaneDeps } from "./deps.js";
 import type { SpeculativeDeps } from "./speculative-start.js";
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { conditionalFailure, fakeDeps } from "../../test/support/state-fakes.js";
 import type { JobEventInput } from "../events/job-event.js";
+import type { ChannelSecretStore } from "../fargate/channel-secrets.js";
 import type { JobTaskRecipe } from "../fargate/speculative-task.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { ChannelSecretStore } from "../state/channel-secrets.js";
 import type { PendingJobOutcome } from "./scale-up.js";
 import { startSpeculativeJobTask } from "./speculative-start.js";
 

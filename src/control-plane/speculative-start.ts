@@ -8,12 +8,17 @@
 import { randomBytes } from "node:crypto";
 import type { RunnerConfig } from "../config/index.js";
 import type { JobEventInput } from "../events/job-event.js";
+import type { ChannelSecretStore } from "../fargate/channel-secrets.js";
 import { errorMessage, isThrottling } from "../fargate/ecs.js";
 import { runOneTask, withSpotFallback } from "../fargate/run-task.js";
-import { secretFileKey, speculativeRunTaskInput } from "../fargate/speculative-task.js";
+import {
+  asJobTaskRecipe,
+  type JobTaskRecipe,
+  secretFileKey,
+  speculativeRunTaskInput,
+} from "../fargate/speculative-task.js";
 import { taskCost } from "../observability/cost.js";
 import { METRICS } from "../observability/metric-names.js";
-import type { ChannelSecretStore } from "../state/channel-secrets.js";
 import { claimSpeculativeStart, readJobRecipe, releaseSpeculativeStart } from "../state/job-shapes.js";
 import type { ControlPlaneDeps } from "./deps.js";
 import type { PendingJobOutcome } from "./scale-up.js";
@@ -53,10 +58,12 @@ export async function startSpeculativeJobTask(
   if (!job.jobName) return { action: "skipped", reason: "the event names no job" };
   const store = { db: deps.db, tableName: deps.resources.stateTableName };
   try {
-    const recipe = await readJobRecipe(
-      store,
-      { runnerName: runner.name, projectId: job.projectId, jobName: job.jobName },
-      deps.now(),
+    const recipe = asJobTaskRecipe(
+      await readJobRecipe(
+        store,
+        { runnerName: runner.name, projectId: job.projectId, jobName: job.jobName },
+        deps.now(),
+      ),
     );
     if (!recipe) return { action: "skipped", reason: "no recipe recorded for this job name" };
     if (!(await claimSpeculativeStart(store, runner.name, job.jobId, deps.now())))
@@ -77,7 +84,7 @@ async function launch(
   secrets: ChannelSecretStore,
   runner: RunnerConfig,
   job: JobEventInput,
-  recipe: Awaited<ReturnType<typeof readJobRecipe>> & object,
+  recipe: JobTaskRecipe,
 ): Promise<SpeculativeOutcome> {
   const { resources } = deps;
   const nonce = randomBytes(16).toString("hex");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { speculativeTaskOf } from "../../test/support/speculative-tasks.js";
 import {
+  asJobTaskRecipe,
   type JobTaskRecipe,
   parseS3ObjectArn,
   recipeMismatch,
@@ -35,6 +36,15 @@ describe("recipeMismatch", () => {
     expect(recipeMismatch(taskOf(RECIPE), { ...RECIPE, ephemeralStorageGiB: 50 })).toMatch(/50 GiB/);
     const onDemand = { ...RECIPE, capacity: "FARGATE" as const };
     expect(recipeMismatch(taskOf(RECIPE), onDemand)).toMatch(/FARGATE_SPOT, the job asks for FARGATE/);
+  });
+});
+
+describe("asJobTaskRecipe", () => {
+  it("takes a complete Fargate recipe and nothing else", () => {
+    expect(asJobTaskRecipe({ ...RECIPE })).toEqual(RECIPE);
+    expect(asJobTaskRecipe({ ...RECIPE, capacity: "MANAGED_INSTANCES" })).toBeUndefined();
+    expect(asJobTaskRecipe({ ...RECIPE, cpu: "1024" })).toBeUndefined();
+    expect(asJobTaskRecipe(undefined)).toBeUndefined();
   });
 });
 

@@ -31,6 +31,19 @@ export interface JobTaskRecipe {
   services: string[];
 }
 
+/** A recipe read back from the state table, or undefined when it is not one (missing fields, another capacity). */
+export function asJobTaskRecipe(stored: unknown): JobTaskRecipe | undefined {
+  const r = stored as Partial<JobTaskRecipe> | undefined;
+  const complete =
+    typeof r?.taskDefinitionArn === "string" &&
+    typeof r.cpu === "number" &&
+    typeof r.memoryMiB === "number" &&
+    typeof r.ephemeralStorageGiB === "number" &&
+    (r.capacity === "FARGATE" || r.capacity === "FARGATE_SPOT") &&
+    (r.architecture === "x86_64" || r.architecture === "arm64");
+  return complete ? (r as JobTaskRecipe) : undefined;
+}
+
 /** Fargate's storage without asking; RunTask's ephemeralStorage override accepts only 21–200 GiB. */
 const INCLUDED_STORAGE_GIB = 20;
 

@@ -4,7 +4,6 @@
  * happen once however many events announce the job (a Job Hook and a Pipeline Hook each do). Both expire (TTL).
  */
 import { DeleteCommand, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
-import type { JobTaskRecipe } from "../fargate/speculative-task.js";
 import {
   DAY_MS,
   expiresAtFor,
@@ -27,11 +26,17 @@ const key = (shape: JobShapeKey) => ({
   sk: jobShapeSk(shape.projectId, shape.jobName),
 });
 
+/**
+ * A recipe as stored: what a job's task was started with (src/fargate/speculative-task.ts `JobTaskRecipe`, which
+ * also checks one read back). Opaque here, so the state table's layout does not depend on how tasks are started.
+ */
+export type StoredRecipe = object;
+
 /** Records (replaces) the recipe the job of this name ran with; it expires `ttlMs` after its last run. */
 export async function recordJobRecipe(
   store: StateStore,
   shape: JobShapeKey,
-  recipe: JobTaskRecipe,
+  recipe: StoredRecipe,
   nowMs: number,
   ttlMs: number,
 ): Promise<void> {
@@ -43,25 +48,13 @@ export async function recordJobRecipe(
   );
 }
 
-/** The recipe last recorded for this job name, or undefined (none, expired, or not one we can read). */
-export async function readJobRecipe(
-  store: StateStore,
-  shape: JobShapeKey,
-  nowMs: number,
-): Promise<JobTaskRecipe | undefined> {
+/** The recipe last recorded for this job name, or undefined (none, or expired). */
+export async function readJobRecipe(store: StateStore, shape: JobShapeKey, nowMs: number): Promise<unknown> {
   const out = await store.db.send(new GetCommand({ TableName: store.tableName, Key: key(shape) }));
-  const item = out.Item as { recipe?: Partial<JobTaskRecipe>; ttl?: number } | undefined;
+  const item = out.Item as { recipe?: unknown; ttl?: number } | undefined;
   // DynamoDB deletes expired items within days, not at once: an expired one is no recipe.
-  if (!item?.recipe || (item.ttl !== undefined && item.ttl * 1000 < nowMs)) return undefined;
-  const r = item.recipe;
-  const complete =
-    typeof r.taskDefinitionArn === "string" &&
-    typeof r.cpu === "number" &&
-    typeof r.memoryMiB === "number" &&
-    typeof r.ephemeralStorageGiB === "number" &&
-    (r.capacity === "FARGATE" || r.capacity === "FARGATE_SPOT") &&
-    (r.architecture === "x86_64" || r.architecture === "arm64");
-  return complete ? (r as JobTaskRecipe) : undefined;
+  if (item?.ttl !== undefined && item.ttl * 1000 < nowMs) return undefined;
+  return item?.recipe;
 }
 
 /** A claim outlives any adopt deadline; it only has to stop repeats of the same job's events. */

@@ -6,7 +6,8 @@
  * - hit: the driver adopts the waiting task, and the job runs in it: one task for the job;
  * - miss: the job now needs another size; the waiting task is stopped with the reason, the right one started;
  * - nobody adopts: the job never reaches a runner; the task's agent exits at its deadline and the task stops;
- * - two pending jobs of the same name: each gets, and adopts, its own task.
+ * - two pending jobs of the same name: each gets, and adopts, its own task;
+ * - cold (no manager running, the job not held): the job's task starts alongside the manager and is adopted.
  */
 import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +20,7 @@ import {
   type JobsWorld,
   jobTasksOf,
   startJobsWorld,
+  stopManagers,
   traceOf,
   WORLD_START_TIMEOUT_MS,
   WORLD_STOP_TIMEOUT_MS,
@@ -186,6 +188,28 @@ describe("speculative job-task start", () => {
       expect(await helperLog(stopped.task.taskArn!)).toContain("speculative job task not adopted");
       expect(stopped.task.tags?.some((t) => t.key === "sgr:manager-task")).toBe(false);
       world!.sim.cancel(job);
+    },
+    CASE_TIMEOUT_MS,
+  );
+
+  it(
+    "cold: with no manager running, the job's task starts alongside the manager and is adopted",
+    async () => {
+      await stopManagers(world!);
+      const before = world!.managers().length;
+      const job = send({ name: "spec-hit", image: images.debian.name, script: ["echo cold-adopted"] });
+      await world!.waitForJob(job, 600_000);
+      const trace = traceOf(world!, job);
+      expect(job.final?.state, trace).toBe("success");
+      const manager = world!.managers()[before];
+      expect(manager, "no manager was started for the job").toBeDefined();
+      const tasks = jobTasksOf(world!, job);
+      expect(tasks).toHaveLength(1);
+      expect(isSpeculative(tasks[0]!), tasks[0]!.task.startedBy).toBe(true);
+      // The two starts overlapped: the job's task was asked for before the manager ran.
+      const askedAt = new Date(tasks[0]!.task.createdAt!).getTime();
+      expect(askedAt).toBeLessThan(manager!.reachedAt.RUNNING!);
+      await expectJobTasksStopped(world!, job);
     },
     CASE_TIMEOUT_MS,
   );

@@ -16,6 +16,7 @@ import {
 } from "@aws-sdk/client-ecs";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
 import type { Architecture, JobCapacity } from "../../../config/schema.js";
+import type { ChannelSecretStore } from "../../../fargate/channel-secrets.js";
 import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../../fargate/ecs.js";
 import { AGENT_ENV, JOB_TASK_TAGS, startedByFor, tagValue } from "../../../fargate/job-task-names.js";
 import {
@@ -26,7 +27,6 @@ import {
   withSpotFallback,
 } from "../../../fargate/run-task.js";
 import { type JobTaskRecipe, sizeOverrides } from "../../../fargate/speculative-task.js";
-import type { ChannelSecretStore } from "../../../state/channel-secrets.js";
 import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../../backend.js";
 import { HELPER_CONTAINER } from "./layout.js";
 import { fargateSizeProblem } from "./sizes.js";

@@ -5,8 +5,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Resources } from "../../../config/resources.js";
 import type { Architecture } from "../../../config/schema.js";
+import { type S3Api, s3ChannelSecrets } from "../../../fargate/channel-secrets.js";
 import type { EcsApi } from "../../../fargate/ecs.js";
-import { type S3Api, s3ChannelSecrets } from "../../../state/channel-secrets.js";
 import { FargateBackend } from "./backend.js";
 import { TaskDefinitionCache } from "./task-definitions.js";
 

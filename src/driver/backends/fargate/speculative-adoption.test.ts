@@ -2,8 +2,8 @@ import type { Task } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
 import { FakeEcs } from "../../../../test/support/fake-ecs.js";
 import { SECRET_FILE, speculativeTaskOf } from "../../../../test/support/speculative-tasks.js";
+import type { ChannelSecretStore } from "../../../fargate/channel-secrets.js";
 import type { JobTaskRecipe } from "../../../fargate/speculative-task.js";
-import type { ChannelSecretStore } from "../../../state/channel-secrets.js";
 import { adoptSpeculativeTask } from "./speculative-adoption.js";
 
 const IDENTITY = { runnerName: "default", projectId: "7", jobId: "42", managerTaskId: "mgr0123" };

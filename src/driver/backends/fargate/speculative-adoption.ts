@@ -6,6 +6,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { DescribeTasksCommand, ListTasksCommand, TagResourceCommand, type Task } from "@aws-sdk/client-ecs";
 import type { Architecture, JobCapacity } from "../../../config/schema.js";
+import type { ChannelSecretStore } from "../../../fargate/channel-secrets.js";
 import { type EcsApi, errorMessage } from "../../../fargate/ecs.js";
 import { JOB_TASK_TAGS, tagValue } from "../../../fargate/job-task-names.js";
 import {
@@ -15,7 +16,6 @@ import {
   speculativeStartedBy,
 } from "../../../fargate/speculative-task.js";
 import type { PricedTask } from "../../../observability/cost.js";
-import type { ChannelSecretStore } from "../../../state/channel-secrets.js";
 import type { JobIdentity } from "../../backend.js";
 import { taskStateOf } from "./task-state.js";
 

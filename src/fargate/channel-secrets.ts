@@ -4,12 +4,7 @@
  * that adopts the task, then deleted; the bucket's lifecycle removes any that are left.
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import {
-  parseS3ObjectArn,
-  s3ObjectArn,
-  secretFileBody,
-  secretFromFile,
-} from "../fargate/speculative-task.js";
+import { parseS3ObjectArn, s3ObjectArn, secretFileBody, secretFromFile } from "./speculative-task.js";
 
 export type S3Api = Pick<S3Client, "send">;
 
