@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     writableDirs: (process.env.SGR_WRITABLE_DIRS ?? "").split(":").filter(Boolean),
   });
   await steps.init();
+  const unadopted = exitUnlessAdopted(process.env.SGR_ADOPT_DEADLINE_SECONDS);
   const server = await startAgentServer({
     secret,
     host: process.env.SGR_AGENT_HOST ?? "0.0.0.0",
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     steps,
     log,
     servicesHost: process.env[TASK_ADDRESS_ENV] || DEFAULT_TASK_ADDRESS,
+    onAuthenticated: () => clearTimeout(unadopted),
   });
   if (process.env.SGR_AGENT_PORT_FILE) await writeFile(process.env.SGR_AGENT_PORT_FILE, `${server.port}\n`);
   log(`listening on port ${server.port}`);
@@ -60,6 +62,25 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** Exit code of a speculative task's agent that no driver connected to in time (the task then stops). */
+const UNADOPTED_EXIT_CODE = 0;
+
+/**
+ * A task started ahead of its job (SGR_ADOPT_DEADLINE_SECONDS set) must not bill for long when no driver takes it:
+ * unless a driver connects within the deadline, the agent exits and ECS stops the task (its essential container).
+ */
+function exitUnlessAdopted(deadline: string | undefined): NodeJS.Timeout | undefined {
+  if (!deadline) return undefined;
+  const seconds = Number(deadline);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new Error("SGR_ADOPT_DEADLINE_SECONDS must be a positive number");
+  const timer = setTimeout(() => {
+    log(`speculative job task not adopted: no driver connected within ${seconds} s; exiting`);
+    process.exit(UNADOPTED_EXIT_CODE);
+  }, seconds * 1000);
+  return timer;
 }
 
 /** How often a stopping agent checks whether the driver still has results to collect. */

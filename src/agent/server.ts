@@ -37,6 +37,8 @@ export interface AgentServerOptions {
   log: (message: string) => void;
   /** Where the task's services listen (TASK_ADDRESS_ENV in build-loop.ts; default 127.0.0.1). */
   servicesHost?: string;
+  /** Called each time a driver proves the job secret. */
+  onAuthenticated?: () => void;
 }
 
 export interface AgentServer {
@@ -124,6 +126,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
           authenticated = true;
           clearTimeout(helloTimer);
           options.log("driver authenticated");
+          options.onAuthenticated?.();
           socket.write(
             encodeJsonFrame(FrameType.Hello, {
               proof: channelProof(secret, "agent", socket).toString("hex"),

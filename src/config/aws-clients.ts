@@ -28,3 +28,17 @@ export function createDocumentClient(region?: string): DynamoDBDocumentClient {
     marshallOptions: { removeUndefinedValues: true },
   });
 }
+
+/**
+ * An S3 client with the policy. Behind an endpoint override (AWS_ENDPOINT_URL: a VPC endpoint, an emulator) it
+ * addresses buckets by path, which every S3 endpoint serves; virtual-hosted names need DNS for each bucket.
+ */
+export function createS3Client<T>(
+  Client: new (settings: AwsClientSettings & { forcePathStyle?: boolean }) => T,
+  env: NodeJS.ProcessEnv = process.env,
+): T {
+  return new Client({
+    ...AWS_CLIENT_SETTINGS,
+    forcePathStyle: Boolean(env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL),
+  });
+}

@@ -50,6 +50,8 @@ export const resourcesSchema = z
     managedInstancesCapacityProvider: nonEmpty.optional(),
     /** Job tasks: the Managed Instances capacity provider with GPU instances (GPU jobs), when deployed. */
     managedInstancesGpuCapacityProvider: nonEmpty.optional(),
+    /** S3 bucket of speculative job tasks' channel secret files (`environmentFiles`); none: no speculative starts. */
+    channelSecretsBucketName: nonEmpty.optional(),
     /** Job tasks: the helper image per job architecture (an image asset is built per platform); `helperImage` is the default one. */
     helperImages: z.object({ x86_64: nonEmpty.optional(), arm64: nonEmpty.optional() }).strict().optional(),
   })

@@ -69,6 +69,21 @@ export const managedInstancesJobSettingsSchema = z
   })
   .strict();
 
+/**
+ * Starting a pending job's task speculatively, from scale-up, with the shape the same project's job of the same name
+ * last ran with, so its start overlaps the manager's (docs/cost-model.md "Speculative job-task starts").
+ */
+export const speculativeStartSchema = z
+  .object({
+    /** Whether scale-up starts a pending job's task before a manager takes the job. */
+    enabled: z.boolean().default(true),
+    /** A speculative task no driver connects to within this many seconds of its agent starting stops itself. */
+    adoptDeadlineSeconds: z.number().int().min(10).max(900).default(120),
+    /** How long a job's recorded shape is used for speculative starts after its last run (days). */
+    shapeTtlDays: z.number().int().min(1).max(90).default(14),
+  })
+  .strict();
+
 export const jobSettingsSchema = z
   .object({
     /** Image for jobs that name none. */
@@ -120,6 +135,7 @@ export const jobSettingsSchema = z
       .default({}),
     /** Replaced by `registryCredentials` (one secret per registry host); refused with a message saying how to move. */
     repositoryCredentialsSecretArn: z.unknown().optional(),
+    speculativeStart: speculativeStartSchema.default(() => speculativeStartSchema.parse({})),
     /** Backstop for a job task whose job is gone; the janitor stops tasks older than this. */
     maxJobSeconds: z
       .number()

@@ -73,6 +73,40 @@ describe("janitor: job tasks (fake ECS)", () => {
     ]);
   });
 
+  it("stops a speculative task nobody adopted once its deadline and a grace period are past", async () => {
+    const speculative = (id: string, createdAt: Date): Task => ({
+      taskArn: arn(id),
+      lastStatus: "RUNNING",
+      desiredStatus: "RUNNING",
+      createdAt,
+      tags: [
+        { key: "sgr:runner", value: "short" },
+        { key: "sgr:job-id", value: id },
+        { key: "sgr:speculative", value: "120" },
+      ],
+    });
+    // 120 s deadline + 300 s grace = 7 minutes.
+    const tasks = [speculative("stale", minutesAgo(8)), speculative("waiting", minutesAgo(6))];
+    const fake = new FakeEcs()
+      .on("ListTasks", () => ({ taskArns: tasks.map((t) => t.taskArn) }))
+      .on("DescribeTasks", (input) => ({
+        tasks: tasks.filter((t) => (input.tasks as string[]).includes(t.taskArn!)),
+      }))
+      .on("StopTask", () => ({}));
+    const report = await runJanitor(
+      { ecs: fake.client },
+      { config, cluster: "jobs", skipTaskDefinitions: true },
+      now,
+    );
+    expect(report.stoppedTasks).toEqual([
+      {
+        taskArn: arn("stale"),
+        reason:
+          "serverless-gitlab-runner janitor: speculative job task not adopted within its deadline (120 s)",
+      },
+    ]);
+  });
+
   it("asks for a manager missing from the listing before calling it gone, and keeps going after a failed stop", async () => {
     const elsewhere = "1".repeat(32);
     const dead = "2".repeat(32);

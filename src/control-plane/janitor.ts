@@ -139,6 +139,18 @@ function whyStop(task: Task, managerAlive: boolean, maxJobSeconds: number, now: 
   return undefined;
 }
 
+/** A speculative task's agent exits at its deadline; the janitor stops one still running this much later. */
+export const SPECULATIVE_GRACE_SECONDS = 300;
+
+/** The reason to stop a speculative task nobody adopted (no manager tag yet), or undefined to leave it. */
+function whyStopUnadopted(task: Task, now: Date): string | undefined {
+  const deadline = Number(tagOf(task, JOB_TASK_TAGS.speculative));
+  const born = task.createdAt ?? task.startedAt;
+  if (!born || !Number.isFinite(deadline)) return undefined;
+  if (now.getTime() - born.getTime() <= (deadline + SPECULATIVE_GRACE_SECONDS) * 1000) return undefined;
+  return `serverless-gitlab-runner janitor: speculative job task not adopted within its deadline (${deadline} s)`;
+}
+
 export async function stopOrphanedJobTasks(
   clients: JanitorClients,
   settings: JanitorSettings,
@@ -160,6 +172,10 @@ export async function stopOrphanedJobTasks(
   const tasks = await describe(ecs, settings, arns);
   const byId = new Map(tasks.map((t) => [taskIdOf(t.taskArn ?? ""), t]));
   const jobTasks = tasks.filter((t) => tagOf(t, JOB_TASK_TAGS.managerTask) !== undefined && isAlive(t));
+  const unadopted = tasks.filter(
+    (t) =>
+      tagOf(t, JOB_TASK_TAGS.speculative) !== undefined && !tagOf(t, JOB_TASK_TAGS.managerTask) && isAlive(t),
+  );
 
   // A manager missing from the listing may be on a later page of an eventually consistent list: ask for it by id.
   const unseen = [...new Set(jobTasks.map((t) => tagOf(t, JOB_TASK_TAGS.managerTask)!))].filter(
@@ -182,17 +198,32 @@ export async function stopOrphanedJobTasks(
       });
     }
     const reason = whyStop(task, !checkable || isAlive(byId.get(managerId)), maxJobSeconds, now);
-    if (!reason || !task.taskArn) continue;
-    try {
-      await call(
-        () => ecs.send(new StopTaskCommand({ cluster: settings.cluster, task: task.taskArn, reason })),
-        settings,
-      );
-      report.stoppedTasks.push({ taskArn: task.taskArn, reason });
-      clients.logger?.info("janitor stopped a job task", { taskArn: task.taskArn, reason });
-    } catch (err) {
-      report.errors.push(`StopTask ${task.taskArn}: ${errorMessage(err)}`);
-    }
+    if (reason) await stopJobTask(clients, settings, task, reason, report);
+  }
+  for (const task of unadopted) {
+    const reason = whyStopUnadopted(task, now);
+    if (reason) await stopJobTask(clients, settings, task, reason, report);
+  }
+}
+
+async function stopJobTask(
+  clients: JanitorClients,
+  settings: JanitorSettings,
+  task: Task,
+  reason: string,
+  report: JanitorReport,
+): Promise<void> {
+  const { ecs } = clients;
+  if (!task.taskArn) return;
+  try {
+    await call(
+      () => ecs.send(new StopTaskCommand({ cluster: settings.cluster, task: task.taskArn, reason })),
+      settings,
+    );
+    report.stoppedTasks.push({ taskArn: task.taskArn, reason });
+    clients.logger?.info("janitor stopped a job task", { taskArn: task.taskArn, reason });
+  } catch (err) {
+    report.errors.push(`StopTask ${task.taskArn}: ${errorMessage(err)}`);
   }
 }
 

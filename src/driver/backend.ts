@@ -5,6 +5,8 @@
  * same protocol production uses.
  */
 import type { Architecture, JobCapacity, TaskSize } from "../config/schema.js";
+import type { JobTaskRecipe } from "../fargate/speculative-task.js";
+import type { PricedTask } from "../observability/cost.js";
 import type { JobIdentity } from "../state/job-task-size.js";
 
 /** One container the job task runs besides the helper: the user's image, or a service. */
@@ -73,7 +75,20 @@ export interface StartedTask {
   capacity?: JobCapacity;
   /** The task holds a public IPv4 address (billed per hour while it runs). */
   publicIpv4?: boolean;
+  /** The secret the agent holds, when it is not the request's (an adopted speculative task's). */
+  agentSecret?: string;
+  /** When the task began to bill, when that was well before startTask returned (an adopted task). */
+  billedFromMs?: number;
+  /** What the task was started with, for the next job of the same name (absent: not one to start speculatively). */
+  recipe?: JobTaskRecipe;
+  /** To run once the driver's channel to the agent is open (an adopted task: its secret file is no longer needed). */
+  afterConnect?(): Promise<void>;
 }
+
+/** What happened to a job's speculatively started task (src/fargate/speculative-task.ts). */
+export type SpeculativeEvent =
+  | { outcome: "adopted"; taskId: string }
+  | { outcome: "replaced"; taskId: string; reason: string; task: PricedTask; seconds: number };
 
 export type TaskState =
   | { state: "starting" }
@@ -88,6 +103,8 @@ export interface StartTaskRequest {
   agentSecret: string;
   /** Receives lines for the job log about how the task was started (e.g. Spot had no capacity: on-demand instead). */
   notice?: (line: string) => void;
+  /** Told when a speculative task of this job was adopted or stopped. */
+  onSpeculative?: (event: SpeculativeEvent) => void;
 }
 
 export interface Backend {

@@ -330,9 +330,92 @@ export function managerTaskPermissions(
   ];
 }
 
-function passRoles(roles: readonly iam.IRole[]): iam.PolicyStatement {
+/** Where speculative tasks' secret files live in their bucket (src/fargate/speculative-task.ts secretFileKey). */
+const SECRET_FILES = "speculative/*";
+const SECRET_FILES_REASON = "the secret files of our own bucket; their keys hold job ids and random names";
+
+/**
+ * Scale-up's speculative start: run job tasks of our families in our cluster (tagging them on creation is part of
+ * startManagers), pass the job roles, and write secret files.
+ */
+export function startSpeculativeJobTasks(
+  scope: Construct,
+  cluster: ecs.ICluster,
+  familyScope: string,
+  jobRoles: readonly iam.IRole[],
+  secretsBucket: s3.IBucket,
+): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "RunSpeculativeJobTasks",
+        actions: ["ecs:RunTask"],
+        resources: [taskDefinitionArn(scope, `${jobFamilyPrefix(familyScope)}*`)],
+        conditions: inCluster(cluster),
+      },
+      `${OUR_REVISIONS} (job families are named by a hash of their shape, so only the prefix is known), in our cluster`,
+    ),
+    passRoles(jobRoles, "PassJobTaskRoles"),
+    scoped(
+      {
+        sid: "WriteSecretFiles",
+        actions: ["s3:PutObject"],
+        resources: [secretsBucket.arnForObjects(SECRET_FILES)],
+      },
+      SECRET_FILES_REASON,
+    ),
+  ];
+}
+
+/** The manager's driver adopts speculative tasks: reads and deletes their secret files, tags them as its own. */
+export function adoptSpeculativeJobTasks(
+  scope: Construct,
+  cluster: ecs.ICluster,
+  secretsBucket: s3.IBucket,
+): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "ReadAndDeleteSecretFiles",
+        actions: ["s3:GetObject", "s3:DeleteObject"],
+        resources: [secretsBucket.arnForObjects(SECRET_FILES)],
+      },
+      SECRET_FILES_REASON,
+    ),
+    scoped(
+      {
+        sid: "TagAdoptedJobTasks",
+        actions: ["ecs:TagResource"],
+        resources: [tasksInCluster(scope, cluster)],
+        conditions: { "ForAllValues:StringEquals": { "aws:TagKeys": ["sgr:manager-task"] } },
+      },
+      `${OUR_TASKS}; only the sgr:manager-task tag`,
+    ),
+  ];
+}
+
+/** ECS reads a speculative task's secret file (`environmentFiles`) with the job execution role. */
+export function readSecretFiles(secretsBucket: s3.IBucket): iam.PolicyStatement[] {
+  return [
+    scoped(
+      {
+        sid: "ReadSecretFiles",
+        actions: ["s3:GetObject"],
+        resources: [secretsBucket.arnForObjects(SECRET_FILES)],
+      },
+      SECRET_FILES_REASON,
+    ),
+    new iam.PolicyStatement({
+      sid: "LocateSecretFiles",
+      actions: ["s3:GetBucketLocation"],
+      resources: [secretsBucket.bucketArn],
+    }),
+  ];
+}
+
+function passRoles(roles: readonly iam.IRole[], sid = "PassOnlyOurTaskRoles"): iam.PolicyStatement {
   return new iam.PolicyStatement({
-    sid: "PassOnlyOurTaskRoles",
+    sid,
     actions: ["iam:PassRole"],
     resources: roles.map((role) => role.roleArn),
     conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },

@@ -219,6 +219,7 @@ export class ServerlessGitlabRunner extends Construct {
       ),
       deadLetterQueueUrl: deadLetterQueue.queueUrl,
       cacheBucketName: this.storage.cacheBucket.bucketName,
+      channelSecretsBucketName: this.storage.channelSecretsBucket.bucketName,
       jobTaskRoleArn: this.compute.jobTaskRole.roleArn,
       jobExecutionRoleArn: this.compute.jobExecutionRole.roleArn,
       jobLogGroupName: this.compute.jobLogGroup.logGroupName,
@@ -257,6 +258,12 @@ export class ServerlessGitlabRunner extends Construct {
         this.jobFamilyScope,
       ),
     );
+    const { channelSecretsBucket } = this.storage;
+    grants.attachStatements(
+      this.compute.managerTaskRole,
+      grants.adoptSpeculativeJobTasks(this, cluster, channelSecretsBucket),
+    );
+    grants.attachStatements(this.compute.jobExecutionRole, grants.readSecretFiles(channelSecretsBucket));
 
     this.functions = new Functions(this, "Functions", {
       environment,
@@ -317,6 +324,13 @@ export class ServerlessGitlabRunner extends Construct {
         ...startManagers(),
         ...grants.watchAndStopTasks(this, cluster),
         ...grants.readParameters(this, apiToken),
+        ...grants.startSpeculativeJobTasks(
+          this,
+          cluster,
+          this.jobFamilyScope,
+          [this.compute.jobTaskRole, this.compute.jobExecutionRole],
+          this.storage.channelSecretsBucket,
+        ),
       ],
       "job-status": [grants.useStateTable(stateTable)],
       // Idle stop, crashed/over-age managers, reconcile (may start a manager), janitor.

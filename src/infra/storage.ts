@@ -1,6 +1,7 @@
 /**
  * State that outlives a task: the DynamoDB state table (manager slots, manager records, job records, webhook
- * dedupe) and the S3 bucket of gitlab-runner's distributed cache.
+ * dedupe), the S3 bucket of gitlab-runner's distributed cache, and the bucket of speculative job tasks' channel
+ * secret files.
  */
 import { Duration, type RemovalPolicy, Validations } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
@@ -20,6 +21,11 @@ export interface StorageProps {
 export class Storage extends Construct {
   readonly stateTable: dynamodb.Table;
   readonly cacheBucket: s3.Bucket;
+  /**
+   * Channel secret files of speculative job tasks (src/fargate/speculative-task.ts): written by scale-up, read by
+   * ECS with the job execution role and by the adopting manager, deleted on adoption, expired after a day.
+   */
+  readonly channelSecretsBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: StorageProps) {
     super(scope, id);
@@ -51,6 +57,22 @@ export class Storage extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
+    });
+    this.channelSecretsBucket = new s3.Bucket(this, "ChannelSecretsBucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      removalPolicy: props.removalPolicy,
+      // A secret file is needed for minutes: one left by a task nobody adopted goes after a day.
+      lifecycleRules: [{ id: "expire-secret-files", expiration: Duration.days(1) }],
+    });
+    Validations.of(this.channelSecretsBucket).acknowledge({
+      id: "AwsSolutions-S1",
+      reason:
+        "Server access logs are off: the bucket holds short-lived secret files that only scale-up writes and only " +
+        "the job execution role and the managers read (TLS, no public access); CloudTrail data events cover audits.",
     });
     if (!props.cacheAccessLogsBucket) {
       Validations.of(this.cacheBucket).acknowledge({

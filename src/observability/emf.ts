@@ -67,6 +67,8 @@ export interface EmfWriter {
   seconds(name: MetricName, value: number, properties?: EmfProperties): void;
   /** Writes one USD amount now (unit None). Optional so recording writers of tests stay small. Never throws. */
   usd?(name: MetricName, value: number, properties?: EmfProperties): void;
+  /** Counts one event now (unit Count). Optional like `usd`. Never throws. */
+  count?(name: MetricName, properties?: EmfProperties): void;
 }
 
 export interface EmfWriterOptions {
@@ -89,5 +91,6 @@ export function createEmfWriter(options: EmfWriterOptions): EmfWriter {
   return {
     seconds: (name, value, properties) => emit({ name, value, unit: "Seconds" }, properties),
     usd: (name, value, properties) => emit({ name, value, unit: "None" }, properties),
+    count: (name, properties) => emit({ name, value: 1, unit: "Count" }, properties),
   };
 }

@@ -67,5 +67,17 @@ export const METRICS = {
   /** driver daemon (cleanup): the job task's compute cost in USD at the size, architecture and capacity it
    * actually ran with (Spot → on-demand fallback included), once per job (None; service `manager`). */
   jobTaskCostUsd: "JobTaskCostUsd",
+  /** scale-up: a pending job's task started speculatively from its recorded recipe (Count). */
+  speculativeJobTaskStarted: "SpeculativeJobTaskStarted",
+  /** scale-up: a speculative start that had a recipe but failed (the job still starts the usual way) (Count). */
+  speculativeJobTaskStartFailed: "SpeculativeJobTaskStartFailed",
+  /** scale-up: what a speculative task costs if nobody adopts it (its adopt deadline at its size), USD (None). */
+  speculativeJobTaskAtRiskCostUsd: "SpeculativeJobTaskAtRiskCostUsd",
+  /** driver daemon (prepare): the driver adopted a waiting speculative task (Count; service `manager`). */
+  speculativeJobTaskAdopted: "SpeculativeJobTaskAdopted",
+  /** driver daemon (prepare): a speculative task did not fit the job and was stopped (Count; service `manager`). */
+  speculativeJobTaskReplaced: "SpeculativeJobTaskReplaced",
+  /** driver daemon (prepare): what a replaced speculative task cost, start → stop, USD (None; service `manager`). */
+  speculativeJobTaskReplacedCostUsd: "SpeculativeJobTaskReplacedCostUsd",
 } as const;
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

@@ -27,6 +27,14 @@ export const runnerPk = (runnerName: string) => `RUNNER#${runnerName}`;
 export const managerSk = (taskId: string) => `${MANAGER_SK_PREFIX}${taskId}`;
 export const jobPk = (projectId: number, jobId: number) => `JOB#${projectId}#${jobId}`;
 export const pendingSk = (projectId: number, jobId: number) => `${projectId}#${jobId}`;
+/** A job's recorded task recipe: per runner configuration, project and job name (src/state/job-shapes.ts). */
+export const jobShapePk = (runnerName: string) => `SHAPE#${runnerName}`;
+export const jobShapeSk = (projectId: number, jobName: string) => `${projectId}#${jobName}`;
+/** The claim on a job's one speculative start (src/state/job-shapes.ts). */
+export const speculativeClaimKey = (runnerName: string, jobId: number) => ({
+  pk: `SPECULATIVE#${runnerName}`,
+  sk: String(jobId),
+});
 
 /** `STARTING`: a scale-up holds it and is running the task; `ACTIVE`: it points at a started manager. */
 export type SlotState = "STARTING" | "ACTIVE";

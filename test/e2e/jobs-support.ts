@@ -18,8 +18,8 @@ const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
 export interface JobsWorld {
   world: World;
   images: JobImages;
-  /** Queues a job that clones the project's repository (served over smart HTTP). */
-  send(definition: JobDefinition): SimJob;
+  /** Queues a job that clones the project's repository (served over smart HTTP); `held`: pending, not handed out. */
+  send(definition: JobDefinition, options?: { held?: boolean }): SimJob;
 }
 
 async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
@@ -33,7 +33,7 @@ async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
       await repo.close();
     };
     const git = { repoUrl: repo.url, sha: repo.sha, ref: repo.ref };
-    return { world, images, send: (definition) => world.sendJob({ git, ...definition }) };
+    return { world, images, send: (definition, options) => world.sendJob({ git, ...definition }, options) };
   } catch (error) {
     await repo.close();
     throw error;

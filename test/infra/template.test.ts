@@ -76,8 +76,8 @@ describe("resource inventory", () => {
       "AWS::Lambda::Permission": 5,
       "AWS::Lambda::Url": 1,
       "AWS::Logs::LogGroup": 7,
-      "AWS::S3::Bucket": 1,
-      "AWS::S3::BucketPolicy": 1,
+      "AWS::S3::Bucket": 2,
+      "AWS::S3::BucketPolicy": 2,
       "AWS::SQS::Queue": 1,
       "AWS::SQS::QueuePolicy": 1,
     });
@@ -464,6 +464,8 @@ describe("IAM", () => {
       "UseStateTable",
       "UseRunnerCache",
       "ListRunnerCache",
+      "ReadAndDeleteSecretFiles",
+      "TagAdoptedJobTasks",
     ]);
     expect(statementWithSid(statements, "RegisterJobTaskDefinitions").Condition).toEqual({
       StringEquals: { "aws:RequestTag/sgr:managed": "true" },
@@ -509,6 +511,38 @@ describe("IAM", () => {
       [`<${roleId("ManagerTaskRole")}.Arn>`, `<${roleId("ManagerExecutionRole")}.Arn>`].sort(),
     );
     expect(statements.some((s) => actionsOf(s).includes("ssm:GetParameter"))).toBe(false);
+  });
+
+  it("lets scale-up start job tasks speculatively, only their secret files readable by ECS and the managers", () => {
+    const [bucket] = resourceNamed(t, "AWS::S3::Bucket", "ChannelSecretsBucket");
+    const secretFiles = `<${bucket}.Arn>/speculative/*`;
+    const scaleUp = statementsOf("Functionsscaleuprole");
+    expect(resourcesOf(statementWithSid(scaleUp, "RunSpeculativeJobTasks")).map(flatten)).toEqual([
+      `arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/sgr-job-${synth.stack.runner.jobFamilyScope}-*:*`,
+    ]);
+    expect(resourcesOf(statementWithSid(scaleUp, "PassJobTaskRoles")).map(flatten).sort()).toEqual(
+      [`<${roleId("JobTaskRole")}.Arn>`, `<${roleId("JobExecutionRole")}.Arn>`].sort(),
+    );
+    expect(actionsOf(statementWithSid(scaleUp, "WriteSecretFiles"))).toEqual(["s3:PutObject"]);
+    expect(resourcesOf(statementWithSid(scaleUp, "WriteSecretFiles")).map(flatten)).toEqual([secretFiles]);
+    const execution = statementsOf("JobExecutionRole");
+    expect(resourcesOf(statementWithSid(execution, "ReadSecretFiles")).map(flatten)).toEqual([secretFiles]);
+    const manager = statementsOf("ManagerTaskRole");
+    expect(resourcesOf(statementWithSid(manager, "ReadAndDeleteSecretFiles")).map(flatten)).toEqual([
+      secretFiles,
+    ]);
+    expect(statementWithSid(manager, "TagAdoptedJobTasks").Condition).toEqual({
+      "ForAllValues:StringEquals": { "aws:TagKeys": ["sgr:manager-task"] },
+    });
+    // Nobody else reads them: not the job's own containers, not the functions that do not start tasks.
+    for (const role of [
+      "JobTaskRole",
+      "Functionswebhookrole",
+      "Functionsjobstatusrole",
+      "Functionsschedulerrole",
+    ]) {
+      expect(JSON.stringify(statementsOf(role))).not.toContain(bucket);
+    }
   });
 
   it("lets the webhook read only its secret, decrypt only through SSM, and put events only on our bus", () => {

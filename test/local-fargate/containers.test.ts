@@ -8,6 +8,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { StopTaskCommand } from "@aws-sdk/client-ecs";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -118,6 +119,50 @@ describe("container settings", () => {
     );
     ssm.destroy();
     secrets.destroy();
+  });
+
+  it("reads environmentFiles (S3, definition and override) before the start; environment wins over them", async () => {
+    const s3 = new S3Client({ endpoint: bed.fargate.endpoint, region: "us-east-1", forcePathStyle: true });
+    const bucket = bed.unique("envfiles").toLowerCase();
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const put = (key: string, body: string) =>
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+    await put("one.env", "# a comment\nA=from-file\nB=from-file\n\n");
+    await put("two.env", "B=from-second-file\nC=also=equals\n");
+    const td = await bed.register([
+      {
+        name: "main",
+        image: bed.images.busybox,
+        ...sh('echo "$A|$B|$C|$D"'),
+        environmentFiles: [{ type: "s3", value: `arn:aws:s3:::${bucket}/one.env` }],
+        environment: [{ name: "D", value: "from-environment" }],
+      },
+    ]);
+    const stopped = await runToEnd(td, {
+      overrides: {
+        containerOverrides: [
+          { name: "main", environmentFiles: [{ type: "s3", value: `arn:aws:s3:::${bucket}/two.env` }] },
+        ],
+      },
+    });
+    expect(await bed.logLines(stopped.taskArn!, "main")).toEqual([
+      "from-file|from-second-file|also=equals|from-environment",
+    ]);
+    // DescribeTasks shows where the file is, never what it holds.
+    expect(JSON.stringify(stopped)).not.toContain("from-second-file");
+
+    const failed = await runToEnd(td, {
+      overrides: {
+        containerOverrides: [
+          { name: "main", environmentFiles: [{ type: "s3", value: `arn:aws:s3:::${bucket}/missing.env` }] },
+        ],
+      },
+    });
+    expect(failed.stopCode).toBe("TaskFailedToStart");
+    expect(failed.stoppedReason).toMatch(
+      /^ResourceInitializationError: failed to download env files: .*missing\.env/,
+    );
+    s3.destroy();
   });
 
   it("fails to start when the awslogs group does not exist (no awslogs-create-group)", async () => {

@@ -8,18 +8,21 @@ import { parseJobEventDetail } from "../../events/job-event.js";
 import { createLogger } from "../../observability/logger.js";
 import { createControlPlaneDeps, powertoolsMetrics } from "../runtime.js";
 import { handlePendingJob, type PendingJobOutcome } from "../scale-up.js";
+import { speculativeDeps } from "../speculative-runtime.js";
+import { startSpeculativeJobTask } from "../speculative-start.js";
 
 const logger = createLogger("scale-up");
 const { sink, metrics } = powertoolsMetrics("scale-up");
-let deps: ReturnType<typeof createControlPlaneDeps> | undefined;
+let deps: ReturnType<typeof speculativeDeps> | undefined;
 
 export async function handler(event: EventBridgeEvent<string, unknown>): Promise<PendingJobOutcome> {
-  deps ??= createControlPlaneDeps({ logger, metrics: sink });
+  deps ??= speculativeDeps(createControlPlaneDeps({ logger, metrics: sink }));
   try {
     const job = parseJobEventDetail(event);
     logger.appendKeys({ projectId: job.projectId, jobId: job.jobId });
     const outcome = await handlePendingJob(deps, job);
-    logger.info("pending job handled", { outcome });
+    const speculative = await startSpeculativeJobTask(deps, job, outcome);
+    logger.info("pending job handled", { outcome, speculative });
     return outcome;
   } catch (err) {
     logger.error("scale-up failed; the event will be retried", {

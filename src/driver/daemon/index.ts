@@ -32,6 +32,8 @@ export interface DriverDaemonOptions {
    * src/manager/daemon-log.ts). Tests pass a writer that records.
    */
   metrics?: EmfWriter;
+  /** Records job recipes for speculative starts (default: the state table, wired from SGR_RESOURCES). */
+  onJobRecipe?: DriverContext["onJobRecipe"];
 }
 
 export interface DriverDaemon extends DaemonServer {
@@ -71,13 +73,53 @@ async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
     import("../../agent/build-loop.js"),
   ]);
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
+  const resources = loadResourcesFromEnv(env as NodeJS.ProcessEnv);
   return createFargateBackend({
     ecs: createAwsClient(ECSClient, region),
-    resources: loadResourcesFromEnv(env as NodeJS.ProcessEnv),
+    s3: resources.channelSecretsBucketName ? await s3ClientFrom(env) : undefined,
+    claimSpeculativeStart: await speculativeClaimFrom(env, resources.stateTableName),
+    resources,
     region,
     logger: createLogger("sgr-driver"),
     buildCommand: buildContainerCommand(),
   }).backend;
+}
+
+/** The S3 client speculative tasks' secret files are read with (loaded only where the deployment has them). */
+async function s3ClientFrom(env: StageEnv) {
+  const [{ S3Client }, { createS3Client }] = await Promise.all([
+    import("@aws-sdk/client-s3"),
+    import("../../config/aws-clients.js"),
+  ]);
+  return createS3Client(S3Client, env as NodeJS.ProcessEnv);
+}
+
+/** In a manager task, the state table's claim on a job's speculative start (src/state/job-shapes.ts). */
+async function speculativeClaimFrom(env: StageEnv, tableName: string) {
+  if (!env.SGR_MANAGER_TASK_ID) return undefined;
+  const [{ createDocumentClient }, { claimSpeculativeStart }] = await Promise.all([
+    import("../../config/aws-clients.js"),
+    import("../../state/job-shapes.js"),
+  ]);
+  const store = { db: createDocumentClient(), tableName };
+  return (runnerName: string, jobId: string) => {
+    const id = Number(jobId);
+    return Number.isSafeInteger(id)
+      ? claimSpeculativeStart(store, runnerName, id, Date.now(), "driver")
+      : Promise.resolve(true);
+  };
+}
+
+/** In a manager task, where the driver records each job's recipe for the next job of its name. */
+async function recipeRecorderFromEnv(env: NodeJS.ProcessEnv): Promise<DriverContext["onJobRecipe"]> {
+  if (!env.SGR_RESOURCES || !env.SGR_MANAGER_TASK_ID) return undefined;
+  const [{ createDocumentClient }, { loadResourcesFromEnv }, { recordJobRecipe }] = await Promise.all([
+    import("../../config/aws-clients.js"),
+    import("../../config/load.js"),
+    import("../../state/job-shapes.js"),
+  ]);
+  const store = { db: createDocumentClient(), tableName: loadResourcesFromEnv(env).stateTableName };
+  return (key, recipe, ttlMs) => recordJobRecipe(store, key, recipe, Date.now(), ttlMs);
 }
 
 /** In a manager task (SGR_RESOURCES and SGR_MANAGER_TASK_ID set) the state table counts its running jobs. */
@@ -109,6 +151,7 @@ export async function startDriverDaemon(options: DriverDaemonOptions = {}): Prom
     metrics: options.metrics ?? createEmfWriter({ service: MANAGER_METRIC_SERVICE }),
     onJobStarted: jobCounter ? (identity) => jobCounter.started(identity) : undefined,
     onJobFinished: jobCounter ? (identity) => jobCounter.finished(identity) : undefined,
+    onJobRecipe: options.onJobRecipe ?? (await recipeRecorderFromEnv(process.env)),
     onJobTaskSized: jobCounter?.taskSized
       ? (identity, task) => jobCounter.taskSized?.(identity, task) ?? Promise.resolve()
       : undefined,

@@ -1,7 +1,9 @@
 /** What every stage function gets: the stage's I/O and environment, and the daemon's long-lived state. */
 import { hostname } from "node:os";
+import type { JobTaskRecipe } from "../../fargate/speculative-task.js";
 import type { PricedTask } from "../../observability/cost.js";
 import type { EmfWriter } from "../../observability/emf.js";
+import type { JobShapeKey } from "../../state/job-shapes.js";
 import type { Backend, JobIdentity } from "../backend.js";
 import type { AgentChannel } from "../channel/agent-channel.js";
 import type { StageEnv } from "../job-spec.js";
@@ -49,6 +51,8 @@ export interface JobTaskUsage {
 
 export interface RunnerJobSettings extends JobCaps, PlacementCaps {
   defaultImage: string;
+  /** `jobs.speculativeStart`: whether to record job recipes for speculative starts, and for how long. */
+  speculativeStart?: { enabled: boolean; shapeTtlDays: number };
   /** Registry host → Secrets Manager ARN (`jobs.registryCredentials`); absent: none configured. */
   registryCredentials?: Readonly<Record<string, string>>;
 }
@@ -67,6 +71,8 @@ export interface DriverContext {
   onJobFinished?(identity: JobIdentity): Promise<void>;
   /** Optional hook recording the size a job's task really got on the job's state-table record. */
   onJobTaskSized?(identity: JobIdentity, task: PricedTask): Promise<void>;
+  /** Records what a job's task was started with, for the next job of its name (src/state/job-shapes.ts). */
+  onJobRecipe?(key: JobShapeKey, recipe: JobTaskRecipe, ttlMs: number): Promise<void>;
   /** Queue-to-start phase metrics (EMF lines on the daemon's stdout); absent: not measured. */
   metrics?: EmfWriter;
   /** How long prepare waits for the task's agent (image pulls can take minutes on Fargate). */

@@ -24,6 +24,7 @@ import {
 import { saveJobFile } from "./job-file.js";
 import { jobCapacity, placeJob, placementNote } from "./job-placement.js";
 import { emitJobTaskRunning } from "./phase-metrics.js";
+import { emitSpeculativeMetrics, recordRecipe } from "./speculative.js";
 
 const SERVICE_WAIT_MS = 30_000;
 /** Without known ports, services get this long to come up (the Docker executor inspects images; we cannot). */
@@ -79,6 +80,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         agentSecret,
         // What the backend decided on the job's behalf (e.g. on-demand because Spot had no capacity) belongs in the job log.
         notice: (text) => io.stdout(line(text)),
+        onSpeculative: (event) => emitSpeculativeMetrics(ctx, identity, event),
       },
       io.cancelled,
     );
@@ -92,9 +94,13 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
         publicIpv4: task.publicIpv4,
         gpus: spec.placement.gpus || undefined,
       },
-      startedAtMs: Date.now(),
+      // An adopted task has billed since it started, before this job took it.
+      startedAtMs: task.billedFromMs ?? Date.now(),
     };
-    const channel = await openChannel(ctx, backend, task, agentSecret, io.cancelled);
+    const channel = await openChannel(ctx, backend, task, task.agentSecret ?? agentSecret, io.cancelled);
+    task
+      .afterConnect?.()
+      .catch((error: Error) => ctx.log("warn", "after-connect step failed", { error: error.message }));
     const agentAnsweredMs = Date.now();
     ctx.jobs.set(key, { identity, backend, taskId: task.taskId, channel, steps: 0, startedAtMs, usage });
     await saveJobFile(io.env, {
@@ -106,6 +112,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
 
     await waitForServices(spec.services, backend, channel, io);
     await recordJobStart(ctx, identity, usage);
+    recordRecipe(ctx, settings, identity, io.env.CUSTOM_ENV_CI_JOB_NAME, task);
     // Only a preparation that succeeded counts (a failed attempt is retried by gitlab-runner): once per job.
     emitJobTaskRunning(ctx, identity.jobId, startedAtMs, agentAnsweredMs);
     return 0;

@@ -2,6 +2,7 @@
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
@@ -12,6 +13,7 @@ export interface MotoClients {
   secrets: SecretsManagerClient;
   logs: CloudWatchLogsClient;
   events: EventBridgeClient;
+  s3: S3Client;
   destroy(): void;
 }
 
@@ -28,6 +30,7 @@ export function motoClients(endpoint: string, region: string): MotoClients {
     secrets: new SecretsManagerClient(config),
     logs: new CloudWatchLogsClient(config),
     events: new EventBridgeClient(config),
+    s3: new S3Client({ ...config, forcePathStyle: true }),
   };
   return {
     region,

@@ -9,6 +9,7 @@ import { rm } from "node:fs/promises";
 import type { Container, ContainerDefinition, Task, TaskDefinition } from "@aws-sdk/client-ecs";
 import { awslogsTarget, LogGroupMissingError, LogShipper, prepareStream } from "./awslogs.js";
 import { containerCreateArgs, podmanEnvironment } from "./container-args.js";
+import { readEnvironmentFiles } from "./environment-files.js";
 import type { TaskEvents } from "./events.js";
 import type { ExitWatcher } from "./exit-watcher.js";
 import { runHealthChecks } from "./health-check.js";
@@ -133,6 +134,7 @@ export class TaskRuntime {
         memory: override?.memory ?? base.memory,
         memoryReservation: override?.memoryReservation ?? base.memoryReservation,
         environment: mergeEnvironment(base.environment, override?.environment),
+        environmentFiles: [...(base.environmentFiles ?? []), ...(override?.environmentFiles ?? [])],
       };
       const started = deferred<void>();
       const exited = deferred<number>();
@@ -356,7 +358,11 @@ export class TaskRuntime {
     for (const c of this.containers) {
       try {
         const secrets = await this.unlessStopped(resolveSecrets(this.ctx.clients, c.def.secrets ?? []));
-        c.environment = { ...this.baseEnvironment(c), ...envObject(c.def.environment), ...secrets };
+        const files = await this.unlessStopped(
+          readEnvironmentFiles(this.ctx.clients, c.def.environmentFiles ?? []),
+        );
+        // As on ECS: `environment` wins over environment files.
+        c.environment = { ...this.baseEnvironment(c), ...files, ...envObject(c.def.environment), ...secrets };
         const target = awslogsTarget(c.def.logConfiguration, c.def.name ?? "", this.id);
         if (target) await this.unlessStopped(prepareStream(this.ctx.clients, target));
       } catch (err) {

@@ -106,10 +106,21 @@ describe("fargate backend: starting (fake ECS)", () => {
     );
     const started = await h.backend.startTask(request());
     // The task holds a public IPv4 address (assignPublicIp), which the job's cost includes.
+    // Its recipe is what scale-up may start the next job of the same name with: no secret in it.
     expect(started).toEqual({
       taskId: TASK_ARN,
       endpoint: { host: "10.0.3.7", port: 7443 },
       publicIpv4: true,
+      recipe: {
+        taskDefinitionArn: DEFINITION.arn,
+        cpu: 1024,
+        memoryMiB: 2048,
+        ephemeralStorageGiB: 21,
+        capacity: "FARGATE_SPOT",
+        architecture: "x86_64",
+        image: "alpine:3.22",
+        services: [],
+      },
     });
     expect(h.fake.callsOf("DescribeTasks")).toHaveLength(3);
     expect(h.slept).toEqual([100, 200, 400]); // backing off between polls

@@ -16,7 +16,9 @@ import {
 } from "@aws-sdk/client-ecs";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
 import type { Architecture, JobCapacity } from "../../../config/schema.js";
+import type { ChannelSecretStore } from "../../../fargate/channel-secrets.js";
 import { batches, type EcsApi, errorMessage, isThrottling, sleep } from "../../../fargate/ecs.js";
+import { AGENT_ENV, JOB_TASK_TAGS, startedByFor, tagValue } from "../../../fargate/job-task-names.js";
 import {
   CapacityUnavailableError,
   isCapacityUnavailable,
@@ -24,28 +26,15 @@ import {
   runOneTask,
   withSpotFallback,
 } from "../../../fargate/run-task.js";
+import { type JobTaskRecipe, sizeOverrides } from "../../../fargate/speculative-task.js";
 import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../../backend.js";
 import { HELPER_CONTAINER } from "./layout.js";
 import { fargateSizeProblem } from "./sizes.js";
+import { adoptSpeculativeTask, billedFromMs } from "./speculative-adoption.js";
 import type { ResolvedTaskDefinition, TaskDefinitionCache } from "./task-definitions.js";
 import { taskStateOf } from "./task-state.js";
 
-/** Environment the helper container's agent receives through the RunTask override (never a task definition). */
-export const AGENT_ENV = {
-  secret: "SGR_AGENT_SECRET",
-  runnerName: "SGR_RUNNER_NAME",
-  projectId: "SGR_PROJECT_ID",
-  jobId: "SGR_JOB_ID",
-  managerTaskId: "SGR_MANAGER_TASK_ID",
-} as const;
-
-/** Tags on every job task: the scheduler and janitor find a manager's jobs by them. */
-export const JOB_TASK_TAGS = {
-  runner: "sgr:runner",
-  managerTask: "sgr:manager-task",
-  projectId: "sgr:project-id",
-  jobId: "sgr:job-id",
-} as const;
+export { AGENT_ENV, JOB_TASK_TAGS };
 
 /** ECS rejects RunTask overrides longer than this (characters of JSON, formatting included). */
 export const MAX_OVERRIDES_CHARS = 8192;
@@ -76,6 +65,13 @@ export interface FargateBackendOptions {
   managedInstancesCapacityProvider?: string;
   /** Its GPU instances' capacity provider (resources.managedInstancesGpuCapacityProvider), if any. */
   managedInstancesGpuCapacityProvider?: string;
+  /**
+   * Secret files of speculative tasks (resources.channelSecretsBucketName): with it the backend adopts a task
+   * scale-up started for the job, or stops one that does not fit; without it it never looks for one.
+   */
+  channelSecrets?: ChannelSecretStore;
+  /** Claims a job's one speculative start before scale-up does (speculative-adoption.ts `claimStart`). */
+  claimSpeculativeStart?: (runnerName: string, jobId: string) => Promise<boolean>;
   /** Port the agent listens on (default AGENT_CHANNEL_PORT). */
   agentPort?: number;
   logger?: Pick<Logger, "info" | "warn">;
@@ -86,15 +82,7 @@ export interface FargateBackendOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** `startedBy` allows up to 128 letters, digits, `-`, `/` and `_`. */
-export function startedByFor(managerTaskId: string): string {
-  return managerTaskId.replace(/[^A-Za-z0-9_/-]/g, "-").slice(0, 128);
-}
-
-/** Tag values allow letters, digits, spaces and `_ . : / = + - @`, up to 256 characters. */
-function tagValue(value: string): string {
-  return value.replace(/[^\p{L}\p{N} _.:/=+\-@]/gu, "_").slice(0, 256);
-}
+export { startedByFor };
 
 export function jobTaskTags(identity: JobIdentity): { key: string; value: string }[] {
   return [
@@ -123,9 +111,10 @@ function serviceOverrides(request: StartTaskRequest): ContainerOverride[] {
 export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
   const { size } = request.settings;
   const { identity } = request;
+  // Managed Instances tasks use the instance's task volume (the capacity provider's storage setting) instead.
+  const storage = request.settings.capacity === "MANAGED_INSTANCES" ? 0 : size.ephemeralStorageGiB;
   const overrides: TaskOverride = {
-    cpu: String(size.cpu),
-    memory: String(size.memoryMiB),
+    ...sizeOverrides({ cpu: size.cpu, memoryMiB: size.memoryMiB, ephemeralStorageGiB: storage }),
     containerOverrides: [
       {
         name: HELPER_CONTAINER,
@@ -140,10 +129,6 @@ export function jobTaskOverrides(request: StartTaskRequest): TaskOverride {
       ...serviceOverrides(request),
     ],
   };
-  // 20 GiB is what Fargate gives without asking; the override accepts only 21–200. Managed Instances tasks use
-  // the instance's task volume instead (the capacity provider's storage setting) and take no such override.
-  if (size.ephemeralStorageGiB > 20 && request.settings.capacity !== "MANAGED_INSTANCES")
-    overrides.ephemeralStorage = { sizeInGiB: size.ephemeralStorageGiB };
   const length = JSON.stringify(overrides).length;
   if (length > MAX_OVERRIDES_CHARS) {
     throw new FargateBackendError(
@@ -172,6 +157,26 @@ function clientTokenFor(request: StartTaskRequest, capacity: JobCapacity): strin
       ].join("\n"),
     )
     .digest("hex");
+}
+
+/**
+ * What the job's task is started with, as a recipe scale-up can start the next job of its name from; undefined for
+ * a job a speculative start cannot serve: services with variables (they may hold CI secrets, never recorded) and
+ * Managed Instances (privileged or GPU work waits for the driver).
+ */
+export function recipeOf(request: StartTaskRequest, taskDefinitionArn: string): JobTaskRecipe | undefined {
+  const { size, capacity } = request.settings;
+  if (capacity === "MANAGED_INSTANCES" || serviceOverrides(request).length > 0) return undefined;
+  return {
+    taskDefinitionArn,
+    cpu: size.cpu,
+    memoryMiB: size.memoryMiB,
+    ephemeralStorageGiB: size.ephemeralStorageGiB,
+    capacity,
+    architecture: request.shape.architecture,
+    image: request.shape.build.image,
+    services: request.shape.services.map((s) => s.image),
+  };
 }
 
 /** The task's private IPv4 address, once its ENI is attached. */
@@ -231,8 +236,10 @@ export class FargateBackend implements Backend {
     const deployedHelper = this.options.helperImageFor?.(request.shape.architecture);
     const shape = deployedHelper ? { ...request.shape, helperImage: deployedHelper } : request.shape;
     const definition = await this.options.taskDefinitions.resolve(shape);
+    const adopted = await this.adopt(request, recipeOf(request, definition.arn), signal);
+    if (adopted) return adopted;
     try {
-      return await this.launchWithFallback(request, definition, signal);
+      return await this.launchRecorded(request, definition, signal);
     } catch (err) {
       if (!isInactiveDefinition(err)) throw err;
       // The janitor retired this definition after we cached it: resolve (register) afresh, once.
@@ -240,7 +247,78 @@ export class FargateBackend implements Backend {
       this.options.logger?.warn("cached task definition is inactive; resolving again", {
         family: definition.family,
       });
-      return this.launchWithFallback(request, await this.options.taskDefinitions.resolve(shape), signal);
+      return this.launchRecorded(request, await this.options.taskDefinitions.resolve(shape), signal);
+    }
+  }
+
+  /** Starts the job's task and says what it was started with (its recipe), for the next job of the same name. */
+  private async launchRecorded(
+    request: StartTaskRequest,
+    definition: ResolvedTaskDefinition,
+    signal: AbortSignal | undefined,
+  ): Promise<StartedTask> {
+    const started = await this.launchWithFallback(request, definition, signal);
+    return { ...started, recipe: recipeOf(request, definition.arn) };
+  }
+
+  /** The job's speculative task, adopted and reachable, or undefined (none, none that fits, or it died waiting). */
+  private async adopt(
+    request: StartTaskRequest,
+    recipe: JobTaskRecipe | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<StartedTask | undefined> {
+    const secrets = this.options.channelSecrets;
+    if (!secrets) return undefined;
+    const found = await adoptSpeculativeTask(
+      {
+        ecs: this.options.ecs,
+        cluster: this.options.cluster,
+        secrets,
+        stopTask: (taskArn, reason) => this.stopTask(taskArn, reason),
+        logger: this.options.logger,
+        claimStart: this.options.claimSpeculativeStart,
+        sleep: this.wait,
+      },
+      request.identity,
+      recipe,
+      (task, reason, priced, seconds) => {
+        request.notice?.(`Stopped the job task started ahead of the job (${reason.replace(/^sgr: /, "")})`);
+        request.onSpeculative?.({
+          outcome: "replaced",
+          taskId: task.taskArn!,
+          reason,
+          task: priced,
+          seconds,
+        });
+      },
+    ).catch((err: unknown) => {
+      // Looking is an optimisation: a failure here must not fail the job, which starts its own task instead.
+      this.options.logger?.warn("could not look for a speculative job task", { error: errorMessage(err) });
+      return undefined;
+    });
+    if (!found) return undefined;
+    try {
+      const reached = await this.reachable(found.task, signal, found.capacity);
+      request.notice?.(`Adopted job task ${found.task.taskArn}, started when the job was queued`);
+      request.onSpeculative?.({ outcome: "adopted", taskId: found.task.taskArn! });
+      return {
+        ...reached,
+        capacity: found.capacity,
+        publicIpv4: this.publicIpFor(found.capacity),
+        agentSecret: found.secret,
+        billedFromMs: billedFromMs(found.task),
+        recipe,
+        afterConnect: () => secrets.remove(found.secretFileArn),
+      };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      this.options.logger?.warn("the adopted speculative task is gone; starting the job's own", {
+        error: errorMessage(err),
+      });
+      await this.stopTask(found.task.taskArn!, "sgr: speculative job task not reachable").catch(
+        () => undefined,
+      );
+      return undefined;
     }
   }
 

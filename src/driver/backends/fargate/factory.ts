@@ -5,12 +5,17 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Resources } from "../../../config/resources.js";
 import type { Architecture } from "../../../config/schema.js";
+import { type S3Api, s3ChannelSecrets } from "../../../fargate/channel-secrets.js";
 import type { EcsApi } from "../../../fargate/ecs.js";
 import { FargateBackend } from "./backend.js";
 import { TaskDefinitionCache } from "./task-definitions.js";
 
 export interface FargateBackendDeps {
   ecs: EcsApi;
+  /** S3 client for speculative tasks' secret files; used when resources.channelSecretsBucketName is set. */
+  s3?: S3Api;
+  /** Claims a job's speculative start for the driver (the state table's claim), so a late scale-up starts none. */
+  claimSpeculativeStart?: (runnerName: string, jobId: string) => Promise<boolean>;
   resources: Resources;
   /** Region of the job log group (the awslogs driver needs it spelled out). */
   region: string;
@@ -66,6 +71,11 @@ export function createFargateBackend(deps: FargateBackendDeps): {
     assignPublicIp: resources.assignPublicIp,
     taskDefinitions,
     helperImageFor: (architecture) => deployedHelperImage(resources, architecture),
+    channelSecrets:
+      deps.s3 && resources.channelSecretsBucketName
+        ? s3ChannelSecrets(deps.s3, resources.channelSecretsBucketName)
+        : undefined,
+    claimSpeculativeStart: deps.claimSpeculativeStart,
     managedInstancesCapacityProvider: resources.managedInstancesCapacityProvider,
     managedInstancesGpuCapacityProvider: resources.managedInstancesGpuCapacityProvider,
     logger: deps.logger,

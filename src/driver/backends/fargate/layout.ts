@@ -23,6 +23,7 @@ import type {
 import { buildContainerCommand, SHARED_DIR } from "../../../agent/build-loop.js";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
 import { registryHostOf } from "../../../config/registry-hosts.js";
+import { HELPER_CONTAINER } from "../../../fargate/job-task-names.js";
 import type { ContainerSpec, JobTaskShape } from "../../backend.js";
 import { managedInstancesLayout } from "./managed-instances-layout.js";
 
@@ -42,7 +43,7 @@ export function jobFamilyPrefix(scope?: string): string {
     throw new Error(`job family scope '${scope}' is not 8 hex digits`);
   return `${JOB_FAMILY_PREFIX}${scope}-`;
 }
-export const HELPER_CONTAINER = "helper";
+export { HELPER_CONTAINER };
 export const BUILD_CONTAINER = "build";
 /** Bumped when the layout below changes in a way the hashed request would not show (none so far). */
 export const LAYOUT_VERSION = "1";
