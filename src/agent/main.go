@@ -1,0 +1,122 @@
+// sgr-agent: the in-task side of the driver's channel (helper container of a job task, or the local backend's
+// task). A static binary, so the helper image needs no runtime of its own. Configuration by environment:
+// SGR_AGENT_SECRET (required; removed from the environment at once so scripts never see it), SGR_AGENT_PORT
+// (default 7443, src/config/ports.ts; 0 = any), SGR_AGENT_HOST (default 0.0.0.0), SGR_SHARED (the volume shared
+// with the build container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening),
+// SGR_WRITABLE_DIRS (`:`-separated directories opened to every user at start: the builds volume, for non-root job
+// images). Protocol: src/driver/channel/protocol.ts (keep in step).
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	defaultPort   = 7443
+	defaultShared = "/sgr"
+	// How often a stopping agent checks whether the driver still has results to collect.
+	exitPoll = 200 * time.Millisecond
+)
+
+func logLine(level, message string) {
+	line, _ := json.Marshal(struct {
+		Level   string `json:"level"`
+		Service string `json:"service"`
+		Message string `json:"message"`
+	}{level, "sgr-agent", message})
+	_, _ = os.Stderr.Write(append(line, '\n'))
+}
+
+func logInfo(message string) { logLine("INFO", message) }
+
+func main() {
+	if err := run(); err != nil {
+		logLine("ERROR", err.Error())
+		os.Exit(1)
+	}
+}
+
+func envOr(name, fallback string) string {
+	if value, ok := os.LookupEnv(name); ok {
+		return value
+	}
+	return fallback
+}
+
+func run() error {
+	secret := os.Getenv("SGR_AGENT_SECRET")
+	_ = os.Unsetenv("SGR_AGENT_SECRET")
+	if len(secret) < 32 {
+		return errors.New("SGR_AGENT_SECRET is missing or too short")
+	}
+	port, err := strconv.Atoi(envOr("SGR_AGENT_PORT", strconv.Itoa(defaultPort)))
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("SGR_AGENT_PORT must be a port number, got %q", os.Getenv("SGR_AGENT_PORT"))
+	}
+	shell, err := detectShell()
+	if err != nil {
+		return err
+	}
+	var writable []string
+	for _, dir := range strings.Split(os.Getenv("SGR_WRITABLE_DIRS"), ":") {
+		if dir != "" {
+			writable = append(writable, dir)
+		}
+	}
+	steps := newStepRunner(envOr("SGR_SHARED", defaultShared), shell, writable)
+	if err := steps.init(); err != nil {
+		return err
+	}
+	cert, err := selfSignedCertificate("sgr-agent", 8)
+	if err != nil {
+		return err
+	}
+	listener, err := net.Listen("tcp", net.JoinHostPort(envOr("SGR_AGENT_HOST", "0.0.0.0"), strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	bound := listener.Addr().(*net.TCPAddr).Port
+	server := &agentServer{steps: steps, log: logInfo, cert: cert, secret: secret, generations: map[string]int{}}
+	go server.serve(listener)
+	if file := os.Getenv("SGR_AGENT_PORT_FILE"); file != "" {
+		if err := os.WriteFile(file, []byte(fmt.Sprintf("%d\n", bound)), 0o644); err != nil {
+			return err
+		}
+	}
+	logInfo(fmt.Sprintf("listening on port %d", bound))
+	waitForStop(steps)
+	return nil
+}
+
+// waitForStop returns once the task is stopping and the driver has every step's result. SIGTERM means the task is
+// being stopped (StopTask, Spot interruption: up to 2 minutes' notice). Stopping the steps ourselves would report
+// them as the script failing (exit 143); instead we keep serving, so a step that finishes in time reports its real
+// result and one that does not ends with the connection, which the driver reports as a system failure with the
+// task's stop reason. Once nothing is left to serve, the agent exits rather than hold the task (and its billing)
+// until ECS kills it at the stop timeout.
+func waitForStop(steps *stepRunner) {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	received := <-signals
+	logInfo(fmt.Sprintf("%s received: the task is stopping; exiting once the driver has every step's result", signalName(received)))
+	for steps.unreleased() > 0 {
+		time.Sleep(exitPoll)
+	}
+	logInfo("no step left to serve: exiting")
+}
+
+func signalName(s os.Signal) string {
+	if s == syscall.SIGINT {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
