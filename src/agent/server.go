@@ -233,7 +233,8 @@ func (a *agentServer) handle(message driverMessage, c *connection) {
 		a.mu.Unlock()
 		c.send(opMessage{Op: "rekeyed"})
 	case "ping":
-		c.send(opMessage{Op: "pong"})
+		// Not from the read loop: a stream may hold the socket while the driver pauses reading.
+		go c.send(opMessage{Op: "pong"})
 	case "waitPorts":
 		go func() {
 			ready, notReady := waitForPorts(message.Ports, time.Duration(message.TimeoutMs*float64(time.Millisecond)))

@@ -268,8 +268,8 @@ func (r *stepRunner) startHelper(s *step, scriptPath string) error {
 	// stay writable by a job image whose user is not root.
 	cmd := exec.Command("/bin/sh", "-c", `umask 0000 && exec "$0" "$1"`, r.helperShell, scriptPath)
 	cmd.Stdout, cmd.Stderr = out, out
-	// Own process group: a stop reaches everything the script started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own session and process group: a stop reaches everything the script started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		_, _ = fmt.Fprintf(out, "sgr-agent: cannot start %s: %s\n", r.helperShell, err)
 		s.finish(127)
