@@ -18,11 +18,13 @@ const cacheRoot = join(
 );
 export const AGENT_ARCHES = ["amd64", "arm64"];
 
-/** Hash of everything the binary is made of: non-test Go sources, the build script, the Go toolchain. */
+/** Hash of everything the binary is made of: non-test Go sources, go.mod, the build script, the Go toolchain. */
 function sourceHash() {
   const hash = createHash("sha256");
   const files = readdirSync(source)
-    .filter((name) => (name.endsWith(".go") && !name.endsWith("_test.go")) || name === "build.sh")
+    .filter(
+      (name) => (name.endsWith(".go") && !name.endsWith("_test.go")) || ["build.sh", "go.mod"].includes(name),
+    )
     .sort();
   for (const name of files)
     hash
