@@ -50,9 +50,10 @@ const RECIPES: Record<Exclude<JobImageName, "debian">, string> = {
 
 /**
  * The variable the service stand-ins bind to (default 127.0.0.1): the task's private address. Tasks share the host
- * network here, so a server that would listen on every interface on Fargate listens on its task's address.
+ * network here, so a server that would listen on every interface on Fargate listens on its task's address; the
+ * product's agent and build container reach the task's services there too.
  */
-export const TASK_ADDRESS_ENV = "SGR_TASK_ADDRESS";
+export { TASK_ADDRESS_ENV } from "../../src/driver/backends/build-loop.js";
 
 export interface JobImage {
   /** As a job names it (`image:`), resolved through the registry's docker.io mirror. */

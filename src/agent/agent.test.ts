@@ -19,7 +19,12 @@ import { createServer, connect as netConnect, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { BUILD_LOOP_SCRIPT, HOSTS_WARNING_PREFIX, STEPS_DIR } from "../driver/backends/build-loop.js";
+import {
+  BUILD_LOOP_SCRIPT,
+  HOSTS_WARNING_PREFIX,
+  STEPS_DIR,
+  TASK_ADDRESS_ENV,
+} from "../driver/backends/build-loop.js";
 import { AgentChannel, connectAgent } from "../driver/channel/agent-channel.js";
 import type { StepTarget } from "../driver/channel/protocol.js";
 
@@ -219,6 +224,20 @@ describe("agent: the channel", () => {
   });
 });
 
+describe("agent: service readiness", () => {
+  it("probes the task's address, not localhost, where the task has an address of its own", async () => {
+    const service = createServer((socket) => socket.end()).listen(0, "127.0.0.9");
+    cleanups.push(() => void service.close());
+    await new Promise((r) => service.once("listening", r));
+    const { port } = service.address() as { port: number };
+    const own = await startAgent({ [TASK_ADDRESS_ENV]: "127.0.0.9" });
+    expect(await (await openChannel(own)).waitPorts([port], 5_000)).toEqual({ ready: [port], notReady: [] });
+    // Another task's service on the same port is not this task's.
+    const other = await startAgent();
+    expect(await (await openChannel(other)).waitPorts([port], 300)).toEqual({ ready: [], notReady: [port] });
+  });
+});
+
 describe("agent: helper steps", () => {
   it("reports exit codes, and 128 + the signal for a script killed by one", async () => {
     const agent = await startAgent();
@@ -303,11 +322,22 @@ describe("agent: build steps through the build loop", () => {
     expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 db cache\n");
     loop.kill("SIGKILL");
     await new Promise((r) => loop.once("exit", r));
+    // A task on an address of its own (tasks sharing a host's network): the aliases name that address.
+    writeFileSync(hostsFile, "");
+    const own = startBuildLoop(agent.shared, {
+      ...aliases,
+      SGR_HOSTS_FILE: hostsFile,
+      [TASK_ADDRESS_ENV]: "127.0.0.9",
+    });
+    expect((await run(channel, "4-build_script", "build", "echo ran")).output).toBe("ran\n");
+    expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.9 db cache\n");
+    own.kill("SIGKILL");
+    await new Promise((r) => own.once("exit", r));
     startBuildLoop(agent.shared, { ...aliases, SGR_HOSTS_FILE: join(agent.shared, "missing-dir", "hosts") });
     const first = await run(channel, "2-build_script", "build", "echo ran");
     expect(first.output).toMatch(
       new RegExp(
-        `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve.*localhost.*\nran\n$`,
+        `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve\\. Reach services at 127\\.0\\.0\\.1, .*\nran\n$`,
       ),
     );
     expect((await run(channel, "3-after_script", "build", "echo ran")).output).toBe("ran\n");

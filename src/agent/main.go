@@ -4,7 +4,8 @@
 // (default 7443, src/config/ports.ts; 0 = any), SGR_AGENT_HOST (default 0.0.0.0), SGR_SHARED (the volume shared
 // with the build container, default /sgr), SGR_AGENT_PORT_FILE (write the bound port there once listening),
 // SGR_WRITABLE_DIRS (`:`-separated directories opened to every user at start: the builds volume, for non-root job
-// images). Protocol: src/driver/channel/protocol.ts (keep in step).
+// images), SGR_TASK_ADDRESS (where the task's services listen, default 127.0.0.1: TASK_ADDRESS_ENV in
+// src/driver/backends/build-loop.ts). Protocol: src/driver/channel/protocol.ts (keep in step).
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 const (
 	defaultPort   = 7443
 	defaultShared = "/sgr"
+	// Where a task's services listen unless SGR_TASK_ADDRESS says otherwise (DEFAULT_TASK_ADDRESS in build-loop.ts).
+	defaultTaskAddress = "127.0.0.1"
 	// How often a stopping agent checks whether the driver still has results to collect.
 	exitPoll = 200 * time.Millisecond
 )
@@ -85,7 +88,13 @@ func run() error {
 		return err
 	}
 	bound := listener.Addr().(*net.TCPAddr).Port
-	server := &agentServer{steps: steps, log: logInfo, cert: cert, secret: secret, generations: map[string]int{}}
+	servicesHost := os.Getenv("SGR_TASK_ADDRESS")
+	if servicesHost == "" {
+		servicesHost = defaultTaskAddress
+	}
+	server := &agentServer{
+		steps: steps, log: logInfo, cert: cert, secret: secret, generations: map[string]int{}, servicesHost: servicesHost,
+	}
 	go server.serve(listener)
 	if file := os.Getenv("SGR_AGENT_PORT_FILE"); file != "" {
 		if err := os.WriteFile(file, []byte(fmt.Sprintf("%d\n", bound)), 0o644); err != nil {

@@ -66,6 +66,8 @@ type agentServer struct {
 	steps *stepRunner
 	log   func(string)
 	cert  tls.Certificate
+	// servicesHost is where the task's services listen (SGR_TASK_ADDRESS, default 127.0.0.1).
+	servicesHost string
 
 	mu sync.Mutex
 	// secret is the job secret: the one from the task's environment until the driver rotates it.
@@ -237,7 +239,8 @@ func (a *agentServer) handle(message driverMessage, c *connection) {
 		go c.send(opMessage{Op: "pong"})
 	case "waitPorts":
 		go func() {
-			ready, notReady := waitForPorts(message.Ports, time.Duration(message.TimeoutMs*float64(time.Millisecond)))
+			timeout := time.Duration(message.TimeoutMs * float64(time.Millisecond))
+			ready, notReady := waitForPorts(a.servicesHost, message.Ports, timeout)
 			c.send(portsReadyMessage{Op: "portsReady", ID: message.ID, Ready: ready, NotReady: notReady})
 		}()
 	}
@@ -290,9 +293,9 @@ func (a *agentServer) stream(s *step, offset int64, c *connection, superseded fu
 	}
 }
 
-// waitForPorts waits until each port accepts a TCP connection on localhost (services share the task's network
-// namespace), all ports at once, until timeout.
-func waitForPorts(ports []int, timeout time.Duration) (ready, notReady []int) {
+// waitForPorts waits until each port accepts a TCP connection on the task's address (its services listen there),
+// all ports at once, until timeout.
+func waitForPorts(host string, ports []int, timeout time.Duration) (ready, notReady []int) {
 	ready, notReady = []int{}, []int{}
 	deadline := time.Now().Add(timeout)
 	results := make([]bool, len(ports))
@@ -301,7 +304,7 @@ func waitForPorts(ports []int, timeout time.Duration) (ready, notReady []int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = waitForPort(port, deadline)
+			results[i] = waitForPort(host, port, deadline)
 		}()
 	}
 	wg.Wait()
@@ -315,8 +318,8 @@ func waitForPorts(ports []int, timeout time.Duration) (ready, notReady []int) {
 	return ready, notReady
 }
 
-func waitForPort(port int, deadline time.Time) bool {
-	address := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+func waitForPort(host string, port int, deadline time.Time) bool {
+	address := net.JoinHostPort(host, strconv.Itoa(port))
 	for time.Now().Before(deadline) {
 		probe, err := net.DialTimeout("tcp", address, time.Until(deadline))
 		if err == nil {

@@ -13,6 +13,7 @@ import {
   MANAGER_SK_PREFIX,
   type ManagerItem,
   runnerPk,
+  runningJobIdsOf,
   SLOT_SK,
   type SlotItem,
 } from "../state/table.js";
@@ -122,7 +123,7 @@ export async function collectStatus(
           capacity: m.capacity,
           startedAt: new Date(m.startedAt).toISOString(),
           startupSeconds: startupSeconds(m),
-          runningJobs: m.runningJobs ?? 0,
+          runningJobs: runningJobIdsOf(m).length,
         })),
     })),
     jobs: {

@@ -17,7 +17,6 @@ const manager = (over: Partial<ManagerItem> = {}): ManagerItem => ({
   capacity: "FARGATE",
   startedAt: NOW - 30 * MIN,
   heartbeatAt: NOW - 20_000,
-  runningJobs: 0,
   ...over,
 });
 const slot: SlotItem = {
@@ -31,7 +30,12 @@ const slot: SlotItem = {
 
 function review(
   m: ManagerItem,
-  opts: { ecsStatus?: string; jobTasks?: string[]; drain?: "ok" | "refused" } = {},
+  opts: {
+    ecsStatus?: string;
+    jobTasks?: string[];
+    drain?: "ok" | "refused";
+    maxLifetimeSeconds?: number;
+  } = {},
 ) {
   const fake = fakeDeps({
     now: NOW,
@@ -42,7 +46,7 @@ function review(
           tags: ["x"],
           idleTimeoutSeconds: 600,
           minRunningSeconds: 180,
-          maxLifetimeSeconds: 7200,
+          maxLifetimeSeconds: opts.maxLifetimeSeconds ?? 7200,
         },
       ],
     },
@@ -73,15 +77,22 @@ describe("idle stop decisions", () => {
     };
     const update = tx.TransactItems[0]!.Update!;
     expect(update.ConditionExpression).toMatch(/lastJobStartedAt <= :cutoff/);
-    expect(update.ConditionExpression).toMatch(/runningJobs <= :zero/);
-    expect((update.ExpressionAttributeValues as Record<string, unknown>)[":cutoff"]).toBe(NOW - 600_000);
+    expect(update.ConditionExpression).toMatch(
+      /attribute_not_exists\(runningJobIds\) OR lastJobStartedAt <= :jobsCutoff/,
+    );
+    expect(update.ExpressionAttributeValues).toMatchObject({
+      ":cutoff": NOW - 600_000,
+      // The default maxJobSeconds (4 h) and the drain margin (10 min).
+      ":jobsCutoff": NOW - (4 * 3600 + 600) * 1000,
+    });
     expect(tx.TransactItems[1]!.Delete).toMatchObject({ ConditionExpression: "taskArn = :arn" });
     expect(r.ecs.named("StopTaskCommand")).toEqual([]);
     expect(r.metrics.map((m) => m.name)).toContain(METRICS.managerDrained);
   });
 
   it("keeps a manager with a job running (record), a recent job start, or a job task in ECS", async () => {
-    expect((await review(manager({ runningJobs: 1 })).run()).decisions[0]!.decision).toBe("busy");
+    const running = manager({ runningJobIds: new Set(["41"]), lastJobStartedAt: NOW - 3 * 3600_000 });
+    expect((await review(running).run()).decisions[0]!.decision).toBe("busy");
     expect((await review(manager({ lastJobStartedAt: NOW - 5 * MIN })).run()).decisions[0]!.decision).toBe(
       "busy",
     );
@@ -91,6 +102,21 @@ describe("idle stop decisions", () => {
       startedBy: "mgr1",
       desiredStatus: "RUNNING",
     });
+  });
+
+  it("stops trusting a job id whose cleanup never came once no job can still be running", async () => {
+    // A job started 4 h 11 min ago (past maxJobSeconds + margin) and its cleanup was lost with its manager's
+    // daemon: the id stays in the set, and ECS runs no job task of this manager.
+    const lost = review(
+      manager({
+        startedAt: NOW - 5 * 3600_000,
+        runningJobIds: new Set(["41"]),
+        lastJobStartedAt: NOW - 251 * MIN,
+      }),
+      // A lifetime long enough that idleness alone decides.
+      { jobTasks: [], maxLifetimeSeconds: 24 * 3600 },
+    );
+    expect((await lost.run()).decisions[0]!.decision).toBe("drained-idle");
   });
 
   it("keeps a manager younger than minRunningSeconds", async () => {
@@ -124,15 +150,19 @@ describe("idle stop decisions", () => {
     expect(silent.ecs.named("StopTaskCommand")).toHaveLength(1);
     const neverUp = review(manager({ state: "STARTING", heartbeatAt: undefined, startedAt: NOW - 11 * MIN }));
     expect((await neverUp.run()).decisions[0]!.decision).toBe("stopped-unresponsive");
-    const pulling = review(
-      manager({ state: "STARTING", heartbeatAt: undefined, startedAt: NOW - 5 * MIN, runningJobs: 1 }),
-    );
+    const pulling = review(manager({ state: "STARTING", heartbeatAt: undefined, startedAt: NOW - 5 * MIN }));
     expect((await pulling.run()).decisions[0]!.decision).toBe("busy");
     const overdue = review(
       manager({ state: "DRAINING", drainRequestedAt: NOW - (4 * 3600 + 11 * 60) * 1000 }),
     );
     expect((await overdue.run()).decisions[0]!.decision).toBe("stopped-drain-overdue");
-    const old = review(manager({ startedAt: NOW - 2.5 * 3600_000, runningJobs: 3 }));
+    const old = review(
+      manager({
+        startedAt: NOW - 2.5 * 3600_000,
+        runningJobIds: new Set(["1", "2", "3"]),
+        lastJobStartedAt: NOW - MIN,
+      }),
+    );
     expect((await old.run()).decisions[0]!.decision).toBe("drained-over-age");
     expect(old.ecs.named("StopTaskCommand")).toEqual([]);
   });

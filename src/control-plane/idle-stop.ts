@@ -6,6 +6,8 @@
  * - idle (running ≥ minRunningSeconds, no job started within idleTimeoutSeconds, no running job in the
  *   record nor in ECS) → drained by a transaction that re-checks idleness against the record, so a job
  *   start recorded by the driver at the same moment makes the drain fail instead of being cut short.
+ *   Job ids left in the record's `runningJobIds` by a cleanup that never came are trusted only for as long as
+ *   a job can run (see runningJobsCutoff).
  * Draining is the manager's business (SIGQUIT to gitlab-runner: it finishes its jobs, then exits).
  */
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
@@ -17,6 +19,7 @@ import {
   MANAGER_SK_PREFIX,
   type ManagerItem,
   runnerPk,
+  runningJobIdsOf,
   SLOT_SK,
   type SlotItem,
 } from "../state/table.js";
@@ -34,6 +37,25 @@ export const DRAIN_MARGIN_MS = 10 * 60_000;
 export const STARTUP_GRACE_MS = 10 * 60_000;
 /** Heartbeats older than this many schedule periods (and at least 3 minutes) mean the manager is unresponsive. */
 export const HEARTBEAT_PERIODS = 3;
+
+/**
+ * Job ids the record holds are trusted while they can still be running jobs: until maxJobSeconds + DRAIN_MARGIN_MS
+ * after the manager's last job start. Every id was added at or before `lastJobStartedAt` (prepare writes both in
+ * one update), and no job runs longer than maxJobSeconds (the janitor stops its task). An id whose cleanup never
+ * came (the manager was killed mid-job, a write was lost) so stops keeping an idle manager alive. Checking ids
+ * against the job records instead would hang on webhook delivery, which may lag or be lost; the ECS check of the
+ * manager's job tasks still catches a job that really runs. And a drain never cuts a job short: gitlab-runner
+ * finishes the jobs it has before it exits.
+ */
+export function runningJobsCutoff(runner: RunnerConfig, nowMs: number): number {
+  return nowMs - (runner.jobs.maxJobSeconds * 1000 + DRAIN_MARGIN_MS);
+}
+
+/** The record names a running job that can still be running (runningJobsCutoff). */
+function recordsRunningJob(manager: ManagerItem, runner: RunnerConfig, nowMs: number): boolean {
+  const lastStart = manager.lastJobStartedAt ?? manager.startedAt;
+  return runningJobIdsOf(manager).length > 0 && lastStart > runningJobsCutoff(runner, nowMs);
+}
 
 export type ManagerDecision =
   | "gone"
@@ -185,9 +207,12 @@ async function reviewOne(
   if (ageMs < runner.minRunningSeconds * 1000) return "kept";
   const idleCutoff = now - runner.idleTimeoutSeconds * 1000;
   const lastActivity = Math.max(manager.startedAt, manager.lastJobStartedAt ?? 0);
-  if (lastActivity > idleCutoff || (manager.runningJobs ?? 0) > 0) return "busy";
+  if (lastActivity > idleCutoff || recordsRunningJob(manager, runner, now)) return "busy";
   if (await hasRunningJobTasks(deps.ecs, deps.resources.clusterArn, manager.taskId)) return "busy";
-  const drained = await requestDrain(deps, runner.name, manager, slot, "idle", now, idleCutoff);
+  const drained = await requestDrain(deps, runner.name, manager, slot, "idle", now, {
+    idleCutoff,
+    runningJobsCutoff: runningJobsCutoff(runner, now),
+  });
   if (drained) {
     metrics.count(METRICS.managerDrained);
     logger.info("idle manager asked to drain", log);
@@ -197,10 +222,18 @@ async function reviewOne(
   return "drain-refused";
 }
 
+/** What an idle drain re-checks on the record (see reviewOne). */
+export interface IdleCheck {
+  /** No job may have started after this. */
+  idleCutoff: number;
+  /** Job ids in `runningJobIds` are running jobs if the last job start is after this (runningJobsCutoff). */
+  runningJobsCutoff: number;
+}
+
 /**
- * RUNNING/STARTING → DRAINING and the slot deleted, in one transaction. With `idleCutoff`, the update also
- * requires that no job started after the cutoff and none is running: the driver's concurrent
- * `SET lastJobStartedAt, ADD runningJobs 1` then makes exactly one of the two writes take effect first,
+ * RUNNING/STARTING → DRAINING and the slot deleted, in one transaction. With `idle`, the update also requires
+ * that no job started after the cutoff and none is running: the driver's concurrent
+ * `SET lastJobStartedAt = now ADD runningJobIds :id` then makes exactly one of the two writes take effect first,
  * and if it is the drain, that job still runs to its end on the draining manager.
  */
 export async function requestDrain(
@@ -210,14 +243,14 @@ export async function requestDrain(
   slot: SlotItem | undefined,
   reason: string,
   nowMs: number,
-  idleCutoff?: number,
+  idle?: IdleCheck,
 ): Promise<boolean> {
   const table = deps.resources.stateTableName;
   const idleCondition =
-    idleCutoff === undefined
+    idle === undefined
       ? ""
       : " AND startedAt <= :cutoff AND (attribute_not_exists(lastJobStartedAt) OR lastJobStartedAt <= :cutoff)" +
-        " AND (attribute_not_exists(runningJobs) OR runningJobs <= :zero)";
+        " AND (attribute_not_exists(runningJobIds) OR lastJobStartedAt <= :jobsCutoff)";
   const values: Record<string, unknown> = {
     ":draining": "DRAINING",
     ":starting": "STARTING",
@@ -225,7 +258,9 @@ export async function requestDrain(
     ":now": nowMs,
     ":reason": reason,
   };
-  if (idleCutoff !== undefined) Object.assign(values, { ":cutoff": idleCutoff, ":zero": 0 });
+  if (idle !== undefined) {
+    Object.assign(values, { ":cutoff": idle.idleCutoff, ":jobsCutoff": idle.runningJobsCutoff });
+  }
   const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]["TransactItems"]> = [
     {
       Update: {

@@ -1,8 +1,10 @@
 /**
  * Records job starts and ends on the manager's record in the state table (docs/architecture.md): prepare does
- * `SET lastJobStartedAt = now, ADD runningJobs 1`, cleanup `ADD runningJobs -1`. The scheduler's idle check reads
- * these, so a manager with a running job is never drained for idleness. Conditional on the record existing, so a
- * driver outside a managed task (development) never creates stray items.
+ * `SET lastJobStartedAt = now ADD runningJobIds :id`, cleanup `DELETE runningJobIds :id`. A set of job ids, not a
+ * count: gitlab-runner retries preparation and cleanup may run twice, and adding or deleting an id twice changes
+ * nothing, where a counter drifts and keeps the manager "busy" for ever. The scheduler's idle check reads these, so
+ * a manager with a running job is never drained for idleness. Conditional on the record existing, so a driver
+ * outside a managed task (development) never creates stray items.
  */
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { PricedTask } from "../observability/cost.js";
@@ -31,9 +33,9 @@ export function stateTableJobCounter(
         new UpdateCommand({
           TableName: tableName,
           Key: key(identity),
-          UpdateExpression: "SET lastJobStartedAt = :now ADD runningJobs :one",
+          UpdateExpression: "SET lastJobStartedAt = :now ADD runningJobIds :job",
           ConditionExpression: "attribute_exists(pk)",
-          ExpressionAttributeValues: { ":now": now(), ":one": 1 },
+          ExpressionAttributeValues: { ":now": now(), ":job": new Set([identity.jobId]) },
         }),
       );
     },
@@ -42,10 +44,9 @@ export function stateTableJobCounter(
         new UpdateCommand({
           TableName: tableName,
           Key: key(identity),
-          UpdateExpression: "ADD runningJobs :minusOne",
-          // Never below zero, even when a cleanup runs twice (the runner retries preparation with cleanups).
-          ConditionExpression: "attribute_exists(pk) AND runningJobs > :zero",
-          ExpressionAttributeValues: { ":minusOne": -1, ":zero": 0 },
+          UpdateExpression: "DELETE runningJobIds :job",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":job": new Set([identity.jobId]) },
         }),
       );
     },

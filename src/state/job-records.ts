@@ -91,7 +91,7 @@ export async function recordJobEvent(
     // A repeat (EventBridge retry after a failure below) or an older status: redo the idempotent side
     // writes so a retry completes what the first attempt left undone.
     if (rank >= RUNNING_RANK) await clearPending(deps, event.projectId, event.jobId);
-    if (rank === 1 && (await currentRank(deps, event.projectId, event.jobId)) === 1) {
+    if (rank === 1 && (await readJob(deps, event.projectId, event.jobId))?.statusRank === 1) {
       await markPending(deps, event.projectId, event.jobId, seenAt, nowMs);
     }
     return "stale-or-duplicate";
@@ -107,22 +107,7 @@ export async function recordJobEvent(
   return "recorded";
 }
 
-async function currentRank(
-  deps: JobRecordDeps,
-  projectId: number,
-  jobId: number,
-): Promise<number | undefined> {
-  const out = await deps.db.send(
-    new GetCommand({
-      TableName: deps.tableName,
-      Key: { pk: jobPk(projectId, jobId), sk: JOB_SK },
-      ConsistentRead: true,
-    }),
-  );
-  return (out.Item as JobItem | undefined)?.statusRank;
-}
-
-/** The job's record, for the reconciler. */
+/** The job's record, read consistently (the reconciler; a repeated pending event checks the rank). */
 export async function readJob(
   deps: Pick<JobRecordDeps, "db" | "tableName">,
   projectId: number,

@@ -125,7 +125,6 @@ export async function activateSlot(
     state: "STARTING",
     capacity: task.capacity,
     startedAt: nowMs,
-    runningJobs: 0,
     // Kept long after the manager stops, for the record; DynamoDB TTL removes it eventually.
     ttl: expiresAtFor(nowMs, 30 * DAY_MS),
   };

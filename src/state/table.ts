@@ -61,9 +61,13 @@ export interface ManagerItem {
   startedAt: number;
   /** Written by the manager container while it lives. */
   heartbeatAt?: number;
-  /** Written by the driver when a job starts (`SET lastJobStartedAt = now, ADD runningJobs 1`). */
+  /** Written by the driver when a job starts (`SET lastJobStartedAt = now ADD runningJobIds :id`). */
   lastJobStartedAt?: number;
-  runningJobs?: number;
+  /**
+   * Ids of the jobs the driver started on this manager and has not seen finish (a string set: prepare adds, cleanup
+   * deletes, both idempotent). DynamoDB removes the attribute when its last id is deleted.
+   */
+  runningJobIds?: ReadonlySet<string>;
   drainRequestedAt?: number;
   drainReason?: string;
   stoppedAt?: number;
@@ -101,6 +105,11 @@ export const DAY_MS = 24 * 3600 * 1000;
 export const TTL_ATTRIBUTE = "ttl";
 /** TTL attribute value (epoch seconds) for an item that may vanish after `ttlMs`. */
 export const expiresAtFor = (nowMs: number, ttlMs: number) => Math.floor((nowMs + ttlMs) / 1000);
+
+/** The job ids of `runningJobIds` (the document client reads a string set as a Set; tests may give an array). */
+export function runningJobIdsOf(manager: Pick<ManagerItem, "runningJobIds">): string[] {
+  return [...(manager.runningJobIds ?? [])];
+}
 
 /** ECS task id (the last segment of its ARN). */
 export function taskIdOf(taskArn: string): string {

@@ -166,7 +166,8 @@ describe("sgr against a GitLab simulator and moto", () => {
           capacity: "FARGATE",
           startedAt: now - 600_000,
           runningSince: now - 555_000,
-          runningJobs: 1,
+          lastJobStartedAt: now - 20_000,
+          runningJobIds: new Set(["2"]),
         },
       }),
     );

@@ -7,12 +7,13 @@ import { RunTaskCommand, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/config/index.js";
-import { requestDrain } from "../../src/control-plane/idle-stop.js";
+import { requestDrain, runningJobsCutoff } from "../../src/control-plane/idle-stop.js";
 import { ensureManager } from "../../src/control-plane/scale-up.js";
 import { runSchedulerPeriod } from "../../src/control-plane/scheduler.js";
 import type { JobEventInput } from "../../src/events/job-event.js";
 import { GitLabRestClient } from "../../src/gitlab/rest-client.js";
 import { METRICS } from "../../src/observability/metric-names.js";
+import { stateTableJobCounter } from "../../src/state/job-counter.js";
 import { recordJobEvent } from "../../src/state/job-records.js";
 import { readSlot } from "../../src/state/slots.js";
 import { type ManagerItem, managerSk, runnerPk, taskIdOf } from "../../src/state/table.js";
@@ -63,28 +64,18 @@ async function heartbeat(m: Started, state?: string) {
   );
 }
 
-/** What the driver writes when a job starts on the manager (docs/architecture.md). */
-async function driverJobStarted(m: Started) {
-  await m.f.clients.db.send(
-    new UpdateCommand({
-      TableName: m.f.resources.stateTableName,
-      Key: m.key,
-      UpdateExpression: "SET lastJobStartedAt = :now ADD runningJobs :one",
-      ExpressionAttributeValues: { ":now": m.f.clock.now, ":one": 1 },
-    }),
-  );
+/** The driver's writes when a job starts or ends on the manager (src/state/job-counter.ts). */
+function driverJobs(m: Started) {
+  return stateTableJobCounter(m.f.clients.db, m.f.resources.stateTableName, () => m.f.clock.now);
 }
-
-async function driverJobFinished(m: Started) {
-  await m.f.clients.db.send(
-    new UpdateCommand({
-      TableName: m.f.resources.stateTableName,
-      Key: m.key,
-      UpdateExpression: "ADD runningJobs :minus",
-      ExpressionAttributeValues: { ":minus": -1 },
-    }),
-  );
-}
+const jobOn = (m: Started, jobId = "41") => ({
+  runnerName: "default",
+  projectId: "5",
+  jobId,
+  managerTaskId: taskIdOf(m.taskArn),
+});
+const driverJobStarted = (m: Started, jobId?: string) => driverJobs(m).started(jobOn(m, jobId));
+const driverJobFinished = (m: Started, jobId?: string) => driverJobs(m).finished(jobOn(m, jobId));
 
 async function record(m: Started): Promise<ManagerItem> {
   const out = await m.f.clients.db.send(
@@ -124,7 +115,7 @@ describe("idle stop", () => {
   it("never drains a manager with a job running, by its record or by ECS", async () => {
     const m = await runningManager();
     await driverJobStarted(m);
-    expect(await period(m, 30 * MIN)).toBe("busy"); // runningJobs = 1, even long after the last start
+    expect(await period(m, 30 * MIN)).toBe("busy"); // job 41 runs, even long after the last start
     await driverJobFinished(m);
     // The record says idle, but ECS still runs a job task started by this manager (startedBy = task id).
     await m.f.ecs.send(
@@ -140,6 +131,30 @@ describe("idle stop", () => {
     );
     expect(await period(m, MIN)).toBe("busy");
     expect((await record(m)).state).toBe("RUNNING");
+  });
+
+  it("a retried start and a repeated end leave no job behind: the idle manager drains", async () => {
+    const m = await runningManager();
+    // gitlab-runner retries preparation (start recorded twice) and cleanup may run twice.
+    await driverJobStarted(m, "41");
+    await driverJobStarted(m, "42");
+    await driverJobStarted(m, "41");
+    await driverJobFinished(m, "41");
+    expect(await period(m, 11 * MIN)).toBe("busy"); // job 42 still runs
+    expect([...((await record(m)).runningJobIds ?? [])]).toEqual(["42"]);
+    await driverJobFinished(m, "42");
+    await driverJobFinished(m, "41");
+    await driverJobFinished(m, "42");
+    expect((await record(m)).runningJobIds).toBeUndefined();
+    expect(await period(m, MIN)).toBe("drained-idle");
+  });
+
+  it("a job whose end was never recorded keeps the manager only until maxJobSeconds + margin", async () => {
+    const m = await runningManager({ jobs: { maxJobSeconds: 3600 }, maxLifetimeSeconds: 24 * 3600 });
+    await driverJobStarted(m, "41"); // its cleanup never comes (the manager's daemon was killed mid-job)
+    expect(await period(m, 60 * MIN)).toBe("busy");
+    expect(await period(m, 9 * MIN)).toBe("busy"); // 69 min: it could still be cleaning up
+    expect(await period(m, 2 * MIN)).toBe("drained-idle"); // 71 min: past 60 + 10
   });
 
   it("keeps a manager until minRunningSeconds even when idle longer than idleTimeoutSeconds", async () => {
@@ -173,7 +188,11 @@ describe("race: job assignment against the drain decision", () => {
       // so these two orders are the only outcomes of a real race. (Issuing both at the same instant against
       // moto is not meaningful: moto rolls a cancelled transaction back by restoring a table snapshot, which
       // can erase a write that landed meanwhile, something DynamoDB never does.)
-      const drain = () => requestDrain(m.f.deps, "default", manager, slot, "idle", m.f.clock.now, cutoff);
+      const idle = {
+        idleCutoff: cutoff,
+        runningJobsCutoff: runningJobsCutoff(m.f.config.runners[0]!, m.f.clock.now),
+      };
+      const drain = () => requestDrain(m.f.deps, "default", manager, slot, "idle", m.f.clock.now, idle);
       const drained =
         trial % 2 === 0
           ? await driverJobStarted(m).then(drain)
@@ -182,7 +201,7 @@ describe("race: job assignment against the drain decision", () => {
               return won;
             });
       const after = await record(m);
-      expect(after.runningJobs).toBe(1); // the job start is never lost
+      expect([...(after.runningJobIds ?? [])]).toEqual(["41"]); // the job start is never lost
       if (drained) {
         outcomes.drained++;
         // Drain won: the job arrived on a DRAINING manager. It must be allowed to finish: later periods keep

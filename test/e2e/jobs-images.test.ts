@@ -3,44 +3,34 @@
  * an image with its own ENTRYPOINT (cleared with `entrypoint: [""]`), an image with no shell, and an image that does
  * not exist — each through the whole product (Job Hook → scale-up → manager task → job task in real containers).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobImages } from "../../scripts/images/job-images.js";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { SimJob } from "../support/gitlab-sim.js";
-import {
-  endWorld,
-  expectJobTasksStopped,
-  type JobsWorld,
-  startJobsWorld,
-  traceOf,
-  WORLD_START_TIMEOUT_MS,
-  WORLD_STOP_TIMEOUT_MS,
-} from "./jobs-support.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { plainTrace } from "./world/jobs.js";
 import type { World } from "./world/world.js";
 
-let world: World | undefined;
-let images: JobImages;
-let send: JobsWorld["send"];
 const jobs: Record<string, SimJob> = {};
 
+const jobsWorld = useJobsWorld();
+
 beforeAll(async () => {
-  ({ world, images, send } = await startJobsWorld());
   const queue = (key: string, definition: Parameters<World["sendJob"]>[0]) => {
-    jobs[key] = send(definition);
+    jobs[key] = jobsWorld.send(definition);
   };
   // All queued at once: one manager takes them side by side.
   queue("debian", {
     name: "debian",
-    image: images.debian.name,
+    image: jobsWorld.images.debian.name,
     script: ["cat /etc/debian_version", 'echo "bash $BASH_VERSION"'],
   });
   queue("busybox", {
     name: "busybox",
-    image: images.busybox.name,
+    image: jobsWorld.images.busybox.name,
     script: ["busybox | head -1", "echo done-in-busybox"],
   });
   queue("nonRoot", {
     name: "non-root",
-    image: images.nonRoot.name,
+    image: jobsWorld.images.nonRoot.name,
     script: [
       'echo "uid $(id -u)"',
       'echo written >"$CI_PROJECT_DIR/by-non-root.txt"',
@@ -49,67 +39,65 @@ beforeAll(async () => {
   });
   queue("entrypointCleared", {
     name: "entrypoint-cleared",
-    image: images.entrypoint.name,
+    image: jobsWorld.images.entrypoint.name,
     imageEntrypoint: [""],
     script: ["sgr-tool version", "echo shell-ran"],
   });
-  queue("noShell", { name: "no-shell", image: images.noShell.name, script: ["echo never"] });
+  queue("noShell", { name: "no-shell", image: jobsWorld.images.noShell.name, script: ["echo never"] });
   queue("missing", { name: "missing-image", image: "sgr-test/does-not-exist:1", script: ["echo never"] });
-  await Promise.all(Object.values(jobs).map((job) => world!.waitForJob(job, 600_000)));
+  await Promise.all(Object.values(jobs).map((job) => jobsWorld.world.waitForJob(job, 600_000)));
 }, WORLD_START_TIMEOUT_MS);
-
-afterAll(() => endWorld(world), WORLD_STOP_TIMEOUT_MS);
 
 describe("image: variety", () => {
   it("a Debian image: the script runs in bash", async () => {
     const job = jobs.debian!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^12\.\d+$/m);
     expect(trace).toMatch(/^bash 5\./m);
-    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(jobsWorld.world, job);
   });
 
   it("a busybox-only image: the script runs in busybox sh", async () => {
     const job = jobs.busybox!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^BusyBox v1\.35/m);
     expect(trace).toContain("done-in-busybox");
-    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(jobsWorld.world, job);
   });
 
   it("an image whose USER is uid 1001: the script runs as 1001 and writes the project directory", async () => {
     const job = jobs.nonRoot!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toMatch(/^uid 1001$/m);
     expect(trace).toMatch(/^written$/m);
-    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(jobsWorld.world, job);
   });
 
   it('an image with its own ENTRYPOINT, cleared with entrypoint: [""]: the script runs in a shell', async () => {
     const job = jobs.entrypointCleared!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("success");
     expect(trace).toContain("sgr-tool 1.0.0");
     expect(trace).toMatch(/^shell-ran$/m);
-    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(jobsWorld.world, job);
   });
 
   it("an image with no shell: the job fails, saying the image has no shell, without hanging", async () => {
     const job = jobs.noShell!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("failed");
     expect(trace).not.toMatch(/^never$/m);
     expect(job.final?.failureReason, trace).toBe("runner_system_failure");
     expect(trace).toMatch(/has no POSIX shell/);
-    await expectJobTasksStopped(world!, job);
+    await expectJobTasksStopped(jobsWorld.world, job);
   });
 
   it("an image that does not exist: a system failure with the pull error in the log", async () => {
     const job = jobs.missing!;
-    const trace = traceOf(world!, job);
+    const trace = plainTrace(jobsWorld.world, job);
     expect(job.final?.state, trace).toBe("failed");
     expect(job.final?.failureReason, trace).toBe("runner_system_failure");
     expect(trace).toContain("CannotPullContainerError");

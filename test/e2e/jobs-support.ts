@@ -3,16 +3,17 @@
  * stopped as ECS stops a task (StopTask: SIGTERM, the manager drains), then nothing left running.
  */
 import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
 import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
 import { serveGitRepo } from "../support/git-repo.js";
 import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
+import { plainTrace } from "./world/jobs.js";
 import { startWorld, type World, type WorldOptions } from "./world/world.js";
 
 /** Building the job images cold and starting a world take minutes on two cores. */
 export const WORLD_START_TIMEOUT_MS = 20 * 60_000;
-export const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
+const WORLD_STOP_TIMEOUT_MS = 4 * 60_000;
 
 export interface JobsWorld {
   world: World;
@@ -21,7 +22,7 @@ export interface JobsWorld {
   send(definition: JobDefinition): SimJob;
 }
 
-export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
+async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWorld> {
   const images = await ensureJobImages();
   const repo = await serveGitRepo({ "README.md": "The project the end-to-end jobs build.\n" });
   try {
@@ -37,6 +38,31 @@ export async function startJobsWorld(options: WorldOptions = {}): Promise<JobsWo
     await repo.close();
     throw error;
   }
+}
+
+/**
+ * The world of one jobs file: started before its tests (the file's own beforeAll hooks, registered after this call,
+ * run once it is up) and ended after them (endWorld). Its fields can be read from then on.
+ */
+export function useJobsWorld(options: WorldOptions = {}): JobsWorld {
+  let started: JobsWorld | undefined;
+  const current = () => {
+    if (!started) throw new Error("the jobs world is not started: read it in hooks and tests, not at load");
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startJobsWorld(options);
+  }, WORLD_START_TIMEOUT_MS);
+  afterAll(() => endWorld(started?.world), WORLD_STOP_TIMEOUT_MS);
+  return {
+    get world() {
+      return current().world;
+    },
+    get images() {
+      return current().images;
+    },
+    send: (definition) => current().send(definition),
+  };
 }
 
 /** Stops every running manager through ECS (as an operator or a deployment would) and waits for STOPPED. */
@@ -60,7 +86,7 @@ export async function stopManagers(world: World): Promise<void> {
 }
 
 /** The end of a world: managers stopped, every task STOPPED, no container, pod, volume or process left. */
-export async function endWorld(world: World | undefined): Promise<void> {
+async function endWorld(world: World | undefined): Promise<void> {
   if (!world) return;
   try {
     await stopManagers(world);
@@ -70,18 +96,6 @@ export async function endWorld(world: World | undefined): Promise<void> {
   } finally {
     await world.stop();
   }
-}
-
-const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
-
-/** The job's trace as a reader sees it: without the runner's timestamps, stream markers and colours. */
-export function traceOf(world: World, job: SimJob): string {
-  return world.sim
-    .traceText(job)
-    .split("\n")
-    .map((line) => line.replace(/^\S+Z \d\d[OE]\+? ?/, ""))
-    .join("\n")
-    .replace(ANSI_ESCAPE, "");
 }
 
 /** The job tasks the driver started for `job` (tagged with its job id). */
@@ -114,7 +128,7 @@ export async function waitForTrace(
   } catch (error) {
     const tasks = jobTasksOf(world, job).map((t) => `${t.task.taskArn} ${t.task.lastStatus}`);
     throw new Error(
-      `${(error as Error).message}; status ${job.status}; tasks: ${tasks.join(", ") || "none"}; trace:\n${traceOf(world, job)}`,
+      `${(error as Error).message}; status ${job.status}; tasks: ${tasks.join(", ") || "none"}; trace:\n${plainTrace(world, job)}`,
     );
   }
 }

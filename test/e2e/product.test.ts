@@ -2,21 +2,30 @@
  * The whole product, end to end, in real containers (test/e2e/world): GitLab's Job Hooks reach the webhook's
  * Function URL, its events reach scale-up through the template's rules, scale-up starts the template's manager task,
  * the manager's gitlab-runner takes jobs from the coordinator simulator and runs each in its own job task (helper +
- * `image:`), which clones over HTTP and runs the script; a manager stopped through ECS drains and exits. Every test asserts
- * the trace, the final state and what is left running. One world, in order: each step starts from the state the
- * previous one left (a manager running, then idle).
+ * `image:`), which clones over HTTP and runs the script; the scheduler drains the idle manager, which exits, also when
+ * a job is handed out as the drain lands. Every test asserts the trace, the final state and what is left running. One
+ * world, in order: each step starts from the state the previous one left (a manager running, then idle).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ManagerItem, runningJobIdsOf } from "../../src/state/table.js";
 import type { SimJob } from "../support/gitlab-sim.js";
 import { assertNothingLeftRunning } from "../support/local-fargate/index.js";
-import { stopManagers } from "./jobs-support.js";
-import { jobTaskOf, jobTaskStopped, plainTrace } from "./world/jobs.js";
+import { eventually, jobTaskOf, jobTaskStopped, plainTrace } from "./world/jobs.js";
 import { startWorld, type World } from "./world/world.js";
 
 let world: World;
 
+/** The world's idleTimeoutSeconds. */
+const IDLE_TIMEOUT_MS = 60_000;
+/** How often the managers heartbeat; they learn a drain request from the heartbeat's answer. */
+const HEARTBEAT_MS = 40_000;
+
 beforeAll(async () => {
-  world = await startWorld();
+  world = await startWorld({
+    // The managers read their drain request at their heartbeat only (their own poll is an hour away), so the
+    // moment a manager learns of a drain is observable: its next heartbeatAt in the record.
+    containerEnvironment: { SGR_DRAIN_POLL_MS: "3600000", SGR_HEARTBEAT_MS: String(HEARTBEAT_MS) },
+  });
 }, 600_000);
 
 afterAll(async () => {
@@ -51,6 +60,49 @@ async function runJob(name: string, script: string[]): Promise<SimJob> {
   expect(task.task.stopCode).toBe("UserInitiated");
   expect(task.task.containers?.find((c) => c.name === "helper")?.exitCode).toBe(0);
   return job;
+}
+
+async function recordOf(taskArn: string): Promise<ManagerItem> {
+  const record = (await world.managerRecords()).find((r) => r.taskArn === taskArn);
+  if (!record) throw new Error(`no record for manager ${taskArn}`);
+  return record;
+}
+
+/** Waits for the manager's next heartbeat after `after` (default: the one in its record now); returns its time. */
+async function nextHeartbeat(taskArn: string, after?: number): Promise<number> {
+  const since = after ?? (await recordOf(taskArn)).heartbeatAt ?? 0;
+  const deadline = Date.now() + 3 * HEARTBEAT_MS;
+  for (;;) {
+    const beat = (await recordOf(taskArn)).heartbeatAt ?? 0;
+    if (beat > since) return beat;
+    if (Date.now() > deadline) throw new Error(`manager ${taskArn} did not heartbeat after ${since}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Waits for the first heartbeat at which the manager has been idle for the idle timeout (no job started since, none
+ * running), so the scheduler's next period drains it; returns that heartbeat's time.
+ */
+async function idleHeartbeat(taskArn: string): Promise<number> {
+  let beat: number | undefined;
+  for (;;) {
+    beat = await nextHeartbeat(taskArn, beat);
+    const record = await recordOf(taskArn);
+    const lastActivity = Math.max(record.startedAt, record.lastJobStartedAt ?? 0);
+    if (runningJobIdsOf(record).length === 0 && beat - lastActivity > IDLE_TIMEOUT_MS) return beat;
+  }
+}
+
+/** The drained manager's gitlab-runner exited 0, its task is STOPPED and its record says so. */
+async function expectManagerExited(taskArn: string): Promise<void> {
+  const stopped = await world.fargate.waitFor(taskArn, "STOPPED", 150_000);
+  expect(stopped.task.containers?.[0]?.exitCode).toBe(0);
+  expect(await recordOf(taskArn)).toMatchObject({
+    state: "STOPPED",
+    drainReason: "idle",
+    stopReason: "gitlab-runner exited with code 0",
+  });
 }
 
 function pendingScaleUps(jobId: number) {
@@ -119,16 +171,50 @@ describe("the product end to end, in real containers", () => {
     expect(world.jobTasks().filter((t) => t.task.lastStatus !== "STOPPED")).toEqual([]);
   }, 400_000);
 
-  it("a manager stopped through ECS drains, exits 0 and is recorded stopped; the scheduler then finds nothing to do, and nothing is left running", async () => {
-    // StopTask, as a deployment or an operator does: SIGTERM makes the manager drain its runner. (The scheduler's
-    // idle drain, and a job handed out while it lands, are proven with the real runner in test/manager/.)
-    await stopManagers(world);
-    const stopped = await world.fargate.waitFor(manager, "STOPPED", 150_000);
-    expect(stopped.task.containers?.[0]?.exitCode).toBe(0);
-    const records = await world.managerRecords();
-    expect(records.map((r) => [r.taskArn, r.state])).toEqual([[manager, "STOPPED"]]);
+  it("idle stop: the scheduler drains the idle manager, which exits 0; its record ends STOPPED and nothing is left running", async () => {
+    await idleHeartbeat(manager);
+    expect(await tick()).toEqual([{ taskArn: manager, decision: "drained-idle" }]);
+    await expectManagerExited(manager);
+    // The scheduler has no live manager left to review; the slot was freed with the drain.
     expect(await tick()).toEqual([]);
-    expect(world.managers()).toHaveLength(1);
     await world.assertNothingLeftRunning();
   }, 300_000);
+
+  it("drain race: a job handed out after the scheduler told the idle manager to drain, before the manager saw it, still succeeds; then the manager exits", async () => {
+    // The slot was freed by the idle stop: the next job starts a new manager.
+    const first = await runJob("after-idle-stop", ["echo after-idle-stop-done"]);
+    const racer = world.managers().find((m) => m.task.taskArn !== manager)!.task.taskArn!;
+    expect(jobTaskOf(world, first)?.task.startedBy).toBe(racer.split("/").pop());
+
+    // The manager learns a drain at its heartbeat (its own drain poll is an hour here): right after one, it will not
+    // look again for a heartbeat period. The job is pending (its hooks went out, scale-up found this manager) but
+    // GitLab hands it out only when released, so it reaches a manager that is already DRAINING in the table.
+    const beat = await idleHeartbeat(racer);
+    const job = world.sendJob(
+      { name: "drain-race", script: ["sleep 3", "echo drain-race-done"], image: DEBIAN },
+      { held: true },
+    );
+    await eventually(() => pendingScaleUps(job.id).some((i) => i.attempts.length > 0), "scale-up never ran");
+    await world.routing.idle();
+    expect(await tick()).toEqual([{ taskArn: racer, decision: "drained-idle" }]);
+    const drainedAt = Date.now();
+    world.sim.release(job);
+    await eventually(() => job.assignedAt !== undefined, "the draining manager never took the job", 20_000);
+    const sawDrainAt = await nextHeartbeat(racer, beat);
+    expect(job.assignedAt!).toBeGreaterThanOrEqual(drainedAt);
+    expect(job.assignedAt!, "the manager saw the drain before the job was handed out").toBeLessThan(
+      sawDrainAt,
+    );
+
+    await world.waitForJob(job);
+    const trace = plainTrace(world, job);
+    expect(job.final?.state, trace).toBe("success");
+    expect(trace).toContain("drain-race-done");
+    expect(jobTaskOf(world, job)?.task.startedBy).toBe(racer.split("/").pop());
+    await jobTaskStopped(world, job);
+    await expectManagerExited(racer);
+    expect(world.managers()).toHaveLength(2);
+    expect(await tick()).toEqual([]);
+    await world.assertNothingLeftRunning();
+  }, 400_000);
 });

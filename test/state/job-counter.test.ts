@@ -1,6 +1,7 @@
 /**
- * The driver keeps the manager's record in the state table current (moto): prepare counts a job in, cleanup
- * counts it out (never below zero, however often cleanup runs), through the real stages on the local backend.
+ * The driver keeps the manager's record in the state table current (moto): prepare adds the job's id to
+ * `runningJobIds`, cleanup deletes it, however often gitlab-runner retries either, through the real stages on the
+ * local backend.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -39,7 +40,7 @@ beforeAll(async () => {
   await db.send(
     new PutCommand({
       TableName: table,
-      Item: { pk: runnerPk(runnerName), sk: managerSk(managerTaskId), state: "RUNNING", runningJobs: 0 },
+      Item: { pk: runnerPk(runnerName), sk: managerSk(managerTaskId), state: "RUNNING" },
     }),
   );
   const build = ensureDriverBuilt();
@@ -64,7 +65,7 @@ afterAll(async () => {
 });
 
 describe("job counter on the manager record", () => {
-  it("counts a job in at prepare and out at cleanup, never below zero", async () => {
+  it("records the job at prepare and forgets it at cleanup, however often either runs", async () => {
     const job = fakeJob({
       client: ensureDriverBuilt().client,
       baseEnv: {
@@ -78,11 +79,31 @@ describe("job counter on the manager record", () => {
     await job.stage(["config"]);
     const prepared = await job.stage(["prepare"]);
     expect(prepared.code, prepared.stdout).toBe(0);
-    expect(await record()).toMatchObject({ runningJobs: 1, lastJobStartedAt: 1_700_000_000_000 });
+    expect(await record()).toMatchObject({
+      runningJobIds: new Set([job.id]),
+      lastJobStartedAt: 1_700_000_000_000,
+    });
+    // gitlab-runner retries a failed preparation: the job is recorded once, not twice.
+    const retried = await job.stage(["prepare"]);
+    expect(retried.code, retried.stdout).toBe(0);
+    expect((await record())?.runningJobIds).toEqual(new Set([job.id]));
     expect((await job.stage(["cleanup"])).code).toBe(0);
-    expect((await record())?.runningJobs).toBe(0);
+    expect((await record())?.runningJobIds).toBeUndefined();
     expect((await job.stage(["cleanup"])).code).toBe(0);
-    expect((await record())?.runningJobs).toBe(0);
+    expect((await record())?.runningJobIds).toBeUndefined();
+  });
+
+  it("a lost cleanup of one job does not stop another job's cleanup from counting", async () => {
+    const counter = stateTableJobCounter(db, table);
+    const identity = (jobId: string) => ({ runnerName, projectId: "3", jobId, managerTaskId });
+    await counter.started(identity("901"));
+    await counter.started(identity("902"));
+    await counter.finished(identity("902"));
+    await counter.finished(identity("902"));
+    // 901's cleanup never came: only 901 is left, by name, for the idle check to judge by its age.
+    expect((await record())?.runningJobIds).toEqual(new Set(["901"]));
+    await counter.finished(identity("901"));
+    expect((await record())?.runningJobIds).toBeUndefined();
   });
 
   it("records the task's real size on the job record and emits its cost once, however often cleanup runs", async () => {

@@ -62,7 +62,7 @@ export interface DriverContext {
   /** The runner configuration's job settings (caps, defaults). */
   jobSettings(env: StageEnv): RunnerJobSettings;
   log: (level: "info" | "warn" | "error", message: string, detail?: Record<string, unknown>) => void;
-  /** Optional hook for the manager's job counters (DynamoDB runningJobs). */
+  /** Optional hooks recording the job on the manager's state-table record (`runningJobIds`, job-counter.ts). */
   onJobStarted?(identity: JobIdentity): Promise<void>;
   onJobFinished?(identity: JobIdentity): Promise<void>;
   /** Optional hook recording the size a job's task really got on the job's state-table record. */

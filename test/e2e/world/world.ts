@@ -19,6 +19,7 @@ import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { EMULATED_ECR_HOST, registryAddress } from "../../../scripts/containers/env.js";
 import { ensureImages } from "../../../scripts/images/build.js";
+import { TASK_ADDRESS_ENV } from "../../../src/driver/backends/build-loop.js";
 import { createDocumentClient } from "../../../src/config/aws-clients.js";
 import type { FunctionName } from "../../../src/functions/catalog.js";
 import { managerFamily } from "../../../src/infra/compute.js";
@@ -58,6 +59,8 @@ export interface WorldOptions {
   longPollMs?: number;
   /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
   repository?: Record<string, string>;
+  /** Environment for every task's containers (the manager's tuning, e.g. SGR_DRAIN_POLL_MS). */
+  containerEnvironment?: Record<string, string>;
   /** Progress of the start, for figures. */
   log?: (message: string) => void;
 }
@@ -207,8 +210,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const fargate = await startLocalFargate({
       motoEndpoint,
       profile: options.profile ?? "fast",
-      // The agent listens on its task's address (all tasks share the host network here).
-      taskAddressEnv: ["SGR_AGENT_HOST"],
+      // All tasks share the host network here: the agent listens on its task's address, and the job's services
+      // bind it and are reached there (TASK_ADDRESS_ENV).
+      taskAddressEnv: ["SGR_AGENT_HOST", TASK_ADDRESS_ENV],
+      containerEnvironment: options.containerEnvironment,
     });
     stops.push(() => fargate.stop());
 
