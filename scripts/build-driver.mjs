@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Builds the job driver into dist/: the daemon, the Node client and the agent (esbuild bundles), and the thin
-// Go client gitlab-runner execs per stage (with the machine's Go; stdlib only, so no module download).
+// Builds the job driver into dist/: the daemon and the Node client (esbuild bundles), the thin Go client
+// gitlab-runner execs per stage, and the agent for this machine's architecture (dist/agent/sgr-agent: the local
+// backend runs it). Go builds use the machine's Go; stdlib only, so no module download.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { buildAgent, placeExecutable } from "./build-agent.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "dist");
@@ -32,7 +34,6 @@ await Promise.all([
     entryPoints: [join(root, "src/driver/client/main.ts")],
     outfile: join(out, "driver/sgr-driver-node.mjs"),
   }),
-  build({ ...common, entryPoints: [join(root, "src/agent/main.ts")], outfile: join(out, "agent/agent.mjs") }),
 ]);
 
 if (!process.argv.includes("--no-go")) {
@@ -46,5 +47,11 @@ if (!process.argv.includes("--no-go")) {
       env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GO111MODULE: "off" },
     },
   );
+}
+// The manager image needs no agent (its own Dockerfile stage builds the helper's): `--no-agent` skips it.
+if (!process.argv.includes("--no-go") && !process.argv.includes("--no-agent")) {
+  const hostArch = { x64: "amd64", arm64: "arm64" }[process.arch];
+  if (!hostArch) throw new Error(`the agent does not run on ${process.arch}`);
+  placeExecutable(buildAgent(hostArch), join(out, "agent/sgr-agent"));
 }
 console.log(`driver built in ${out}`);

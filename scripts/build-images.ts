@@ -1,26 +1,20 @@
 /**
- * Builds what the container images copy in, into one staging tree per image:
+ * Builds what the manager image copies in, into its staging tree:
  *   dist/images/manager/opt/sgr/…  manager entrypoint bundle + the driver (client executable, daemon bundle)
- *   dist/images/helper/opt/sgr/…   the agent bundle
- * The Dockerfiles (images/manager, images/helper) run this in their build stage, from the repository root, and
- * copy the staging tree into the final image as is. Also runnable by hand: `npx tsx scripts/build-images.ts`.
+ * images/manager/Dockerfile runs this in its build stage, from the repository root, and copies the staging tree
+ * into the final image as is. Also runnable by hand: `npx tsx scripts/build-images.ts`. (The helper image needs
+ * no staging tree: its Go stage builds the agent with src/agent/build.sh.)
  *
- * The driver and agent are built by the driver's own script (scripts/build-driver.mjs → dist/driver, dist/agent);
- * this script only places their output where src/manager/paths.ts says the images expect it.
+ * The driver is built by its own script (scripts/build-driver.mjs → dist/driver); this script only places its
+ * output where src/manager/paths.ts says the image expects it.
  */
 import { execFileSync } from "node:child_process";
-import { chmod, cp, mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdir, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "../src/functions/catalog.js";
-import {
-  AGENT_BUNDLE,
-  AGENT_EXECUTABLE,
-  DRIVER_EXECUTABLE,
-  MANAGER_BUNDLE,
-  SGR_ROOT,
-} from "../src/manager/paths.js";
+import { DRIVER_EXECUTABLE, MANAGER_BUNDLE, SGR_ROOT } from "../src/manager/paths.js";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -34,11 +28,6 @@ export async function buildManagerBundle(outFile: string): Promise<void> {
     outfile: outFile,
     logLevel: "warning",
   });
-}
-
-/** A tiny launcher so gitlab-runner (and ECS) can exec a fixed path whatever the bundle's name. */
-function nodeLauncher(bundle: string): string {
-  return `#!/bin/sh\nexec node ${bundle} "$@"\n`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -55,21 +44,17 @@ async function place(from: string, to: string, mode?: number): Promise<void> {
   if (mode !== undefined) await chmod(to, mode);
 }
 
-export type ImageName = "manager" | "helper";
-export const IMAGE_NAMES: readonly ImageName[] = ["manager", "helper"];
+export type ImageName = "manager";
+export const IMAGE_NAMES: readonly ImageName[] = ["manager"];
 
-/**
- * Builds the staging tree of each image under `outDir` (default dist/images). The helper needs no Go
- * (only the agent bundle), so building it alone skips the Go client.
- */
+/** Builds the staging tree of each image under `outDir` (default dist/images). */
 export async function buildImages(
   images: readonly ImageName[] = IMAGE_NAMES,
   outDir = join(repoRoot, "dist/images"),
 ): Promise<void> {
   const driverBuild = join(repoRoot, "scripts/build-driver.mjs");
   if (!(await exists(driverBuild))) throw new Error(`the driver build script ${driverBuild} is missing`);
-  const withGo = images.includes("manager");
-  execFileSync(process.execPath, [driverBuild, ...(withGo ? [] : ["--no-go"])], {
+  execFileSync(process.execPath, [driverBuild, "--no-agent"], {
     cwd: repoRoot,
     stdio: "inherit",
   });
@@ -85,16 +70,10 @@ export async function buildImages(
       join(manager, dirname(DRIVER_EXECUTABLE), "daemon.mjs"),
     );
   }
-  if (images.includes("helper")) {
-    const helper = join(outDir, "helper");
-    await place(join(repoRoot, "dist/agent/agent.mjs"), join(helper, AGENT_BUNDLE));
-    await mkdir(join(helper, dirname(AGENT_EXECUTABLE)), { recursive: true });
-    await writeFile(join(helper, AGENT_EXECUTABLE), nodeLauncher(AGENT_BUNDLE), { mode: 0o755 });
-  }
   process.stdout.write(`image staging trees (${images.join(", ")}) in ${outDir}, each holding ${SGR_ROOT}\n`);
 }
 
-/** `build-images.ts [--image manager|helper] [outDir]` */
+/** `build-images.ts [--image manager] [outDir]` */
 function parseArgs(argv: string[]): { images: ImageName[]; outDir: string | undefined } {
   const images: ImageName[] = [];
   let outDir: string | undefined;

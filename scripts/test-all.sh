@@ -13,6 +13,11 @@ fi
 
 echo "== typecheck"; tsc --noEmit -p tsconfig.json
 echo "== lint"; biome check .
+# The agent (Go, stdlib only): gofmt, vet and its Go tests; the vitest tier runs the built binary against the driver.
+echo "== agent (go)"
+unformatted="$(gofmt -l src/agent)"
+if [[ -n "$unformatted" ]]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+(cd src/agent && export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS= && go vet . && go test .)
 # The container images the image tests run, built here when they changed (their tests would build them too, but
 # next to the other tests on a small machine). A failure here is reported by the image tests themselves.
 echo "== images"; tsx scripts/images/build.ts || echo "the images could not be built: the image tests will say why"

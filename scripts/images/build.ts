@@ -81,12 +81,17 @@ function buildTrustMounts(): string[] {
   return ["--volume", `${dir}:/usr/local/etc:ro`];
 }
 
-async function ensureProjectImage(
+/**
+ * Builds (or reuses) a project image, or one stage of its Dockerfile (`target`: pushed as `sgr/<image>-<target>`,
+ * e.g. the helper's upstream parts alone, which the images benchmark weighs).
+ */
+export async function ensureProjectImage(
   image: ProjectImage,
   standIns: readonly StandIn[],
   options: EnsureImagesOptions,
+  target?: string,
 ): Promise<{ reference: string; built: boolean }> {
-  const repository = repositoryOf(image);
+  const repository = target ? `${repositoryOf(image)}-${target}` : repositoryOf(image);
   const hash = imageInputsHash(image, standIns);
   const reference = `${registryAddress}/${repository}:${hash}`;
   let built = false;
@@ -107,6 +112,7 @@ async function ensureProjectImage(
         join(build.directory, `${build.file}.dockerignore`),
         "-f",
         join(build.directory, build.file),
+        ...(target ? ["--target", target] : []),
         "-t",
         reference,
         build.directory,
@@ -144,6 +150,13 @@ export async function buildImages(options: EnsureImagesOptions = {}): Promise<Im
     const helper = await ensureProjectImage("helper", standIns, options);
     const built = (["manager", "helper"] as const).filter((name) => ({ manager, helper })[name].built);
     return { manager: manager.reference, helper: helper.reference, standIns, built };
+  });
+}
+
+/** The helper's `upstream` stage alone (base, packages, runner helper; no agent), for weighing what we add. */
+export async function ensureHelperUpstream(standIns: readonly StandIn[]): Promise<string> {
+  return withLock(join(toolsDir, "images", "build.lock"), async () => {
+    return (await ensureProjectImage("helper", standIns, {}, "upstream")).reference;
   });
 }
 

@@ -62,7 +62,7 @@ const BUILT_ON: Partial<Record<keyof typeof RECIPES, keyof typeof RECIPES>> = { 
  * network here, so a server that would listen on every interface on Fargate listens on its task's address; the
  * product's agent and build container reach the task's services there too.
  */
-export { TASK_ADDRESS_ENV } from "../../src/agent/build-loop.js";
+export { TASK_ADDRESS_ENV } from "../../src/driver/backends/build-loop.js";
 
 export interface JobImage {
   /** As a job names it (`image:`), resolved through the registry's docker.io mirror. */

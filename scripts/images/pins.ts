@@ -8,6 +8,8 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../.."
 export interface UpstreamPins {
   nodeImage: string;
   goImage: string;
+  /** The helper's base: the Debian stand-in, so it must be the suite the stand-in builds. */
+  debianImage: string;
   runnerVersion: string;
 }
 
@@ -24,10 +26,11 @@ export function upstreamPins(): UpstreamPins {
   const pins = {
     nodeImage: argDefault(manager, "NODE_IMAGE"),
     goImage: argDefault(manager, "GO_IMAGE"),
+    debianImage: argDefault(helper, "DEBIAN_IMAGE"),
     runnerVersion: argDefault(manager, "GITLAB_RUNNER_VERSION"),
   };
   for (const [name, value] of [
-    ["NODE_IMAGE", pins.nodeImage],
+    ["GO_IMAGE", pins.goImage],
     ["GITLAB_RUNNER_VERSION", pins.runnerVersion],
   ] as const) {
     if (argDefault(helper, name) !== value) throw new Error(`${manager} and ${helper} disagree on ${name}`);

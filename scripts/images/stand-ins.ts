@@ -274,6 +274,10 @@ export async function ensureStandIns(options: StandInOptions = {}): Promise<Stan
   await mkdir(standInsDir, { recursive: true });
   const b = new StandInBuilder(options);
   const base = await debianBase(b);
+  if (pins.debianImage !== base.upstream)
+    throw new Error(
+      `images/helper/Dockerfile builds on ${pins.debianImage}; the stand-in is ${base.upstream}`,
+    );
   await nodeImage(b, base, pins.nodeImage);
   await golangImage(b, base, pins.goImage);
   await runnerImage(b, base, pins.runnerVersion, options.verbose);

@@ -1,227 +1,376 @@
-import { spawn } from "node:child_process";
-import { X509Certificate } from "node:crypto";
-import { once } from "node:events";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
+/**
+ * The agent binary (Go, src/agent) against the driver's own side of the channel (src/driver/channel): TLS with an
+ * ephemeral certificate, the secret-bound proofs and their rotation, every step target, output framing, stops,
+ * exit codes, port waits, and the build loop it hands build steps to. Built once per run (cached by content).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer, connect as netConnect, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { BUILD_LOOP_SCRIPT, HOSTS_WARNING_PREFIX, TASK_ADDRESS_ENV } from "./build-loop.js";
-import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder } from "./frames.js";
-import { allocOutputFrame, splitOutputParts } from "./protocol.js";
-import { createSelfSignedCertificate } from "./self-signed.js";
-import { waitForPorts } from "./server.js";
-import { StepRunner } from "./steps.js";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  BUILD_LOOP_SCRIPT,
+  HOSTS_WARNING_PREFIX,
+  STEPS_DIR,
+  TASK_ADDRESS_ENV,
+} from "../driver/backends/build-loop.js";
+import { AgentChannel, connectAgent } from "../driver/channel/agent-channel.js";
+import type { StepTarget } from "../driver/channel/protocol.js";
 
-describe("frames", () => {
-  it("decodes frames split and joined at any byte boundary", () => {
-    const frames = [encodeFrame(1, "hello"), encodeFrame(3, Buffer.alloc(70_000, 7)), encodeFrame(2, "")];
-    const all = Buffer.concat(frames);
-    for (const cut of [1, 3, 5, 6, 4000, all.length - 1]) {
-      const decoder = new FrameDecoder();
-      const got = [...decoder.push(all.subarray(0, cut)), ...decoder.push(all.subarray(cut))];
-      expect(got.map((f) => [f.type, f.payload.length])).toEqual([
-        [1, 5],
-        [3, 70_000],
-        [2, 0],
-      ]);
-    }
+const root = join(import.meta.dirname, "..", "..");
+let agentBinary: string;
+
+beforeAll(() => {
+  const arch = { x64: "amd64", arm64: "arm64" }[process.arch as string] ?? process.arch;
+  const out = execFileSync(process.execPath, [join(root, "scripts/build-agent.mjs"), arch], {
+    encoding: "utf8",
   });
-  it("refuses absurd lengths", () => {
-    const header = Buffer.from([1, 0xff, 0xff, 0xff, 0xff]);
-    expect(() => new FrameDecoder().push(header)).toThrow(/exceeds/);
-  });
-  it("carries the step id with output bytes, however the payload was split", () => {
-    const frame = allocOutputFrame("3-build_script", 6);
-    Buffer.from("abcdef").copy(frame.buffer, frame.dataOffset);
-    const payload = frame.finish(6).subarray(FRAME_HEADER_BYTES);
-    for (const cuts of [[], [1], [5], [15], [15, 17], [3, 16, 18]]) {
-      const parts: Buffer[] = [];
-      let from = 0;
-      for (const cut of [...cuts, payload.length]) {
-        parts.push(payload.subarray(from, cut));
-        from = cut;
-      }
-      const { stepId, data } = splitOutputParts(parts);
-      expect(stepId).toBe("3-build_script");
-      expect(Buffer.concat(data).toString()).toBe("abcdef");
-      expect(data.every((piece) => piece.length > 0)).toBe(true);
-    }
-  });
+  agentBinary = out.trim().split("\n").at(-1) as string;
+}, 300_000);
+
+interface RunningAgent {
+  port: number;
+  secret: string;
+  shared: string;
+  child: ChildProcess;
+  logs(): string;
+  exited: Promise<number | null>;
+}
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-describe("self-signed certificate", () => {
-  it("is a valid, self-verifying X.509 certificate", () => {
-    const { cert } = createSelfSignedCertificate("sgr-agent", 1);
-    const x509 = new X509Certificate(cert);
-    expect(x509.subject).toBe("CN=sgr-agent");
-    expect(x509.verify(x509.publicKey)).toBe(true);
-    expect(new Date(x509.validTo).getTime()).toBeGreaterThan(Date.now());
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function startAgent(env: Record<string, string> = {}): Promise<RunningAgent> {
+  const shared = tempDir("sgr-agent-shared-");
+  const portFile = join(shared, "..", `${shared.split("/").at(-1)}.port`);
+  cleanups.push(() => rmSync(portFile, { force: true }));
+  const secret = randomBytes(32).toString("hex");
+  let logs = "";
+  const child = spawn(agentBinary, [], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      PATH: "/usr/bin:/bin",
+      SGR_AGENT_SECRET: secret,
+      SGR_AGENT_HOST: "127.0.0.1",
+      SGR_AGENT_PORT: "0",
+      SGR_AGENT_PORT_FILE: portFile,
+      SGR_SHARED: shared,
+      ...env,
+    },
   });
-});
-
-describe("build loop + step runner", () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  child.stdout?.on("data", (c: Buffer) => {
+    logs += c.toString();
   });
+  child.stderr?.on("data", (c: Buffer) => {
+    logs += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  cleanups.push(() => {
+    child.kill("SIGKILL");
+  });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(portFile) || !/^\d+\n$/.test(readFileSync(portFile, "utf8"))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the agent did not start: ${logs}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const port = Number(readFileSync(portFile, "utf8").trim());
+  return { port, secret, shared, child, logs: () => logs, exited };
+}
 
-  it("runs build steps through the FIFO with only a POSIX shell, and stops one on request", async () => {
-    const shared = mkdtempSync(join(tmpdir(), "sgr-loop-"));
-    dirs.push(shared);
-    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
-    await runner.init();
-    const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
-      env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
-    });
-    try {
-      const ok = await runner.start("1-build_script", "build", "echo out; echo err >&2; exit 3");
-      while (ok.exitCode === undefined) if (!(await ok.changed())) await runner.refresh(ok);
-      expect(ok.exitCode).toBe(3);
-      expect(readFileSync(ok.outPath, "utf8")).toBe("out\nerr\n");
+function startBuildLoop(shared: string, env: Record<string, string> = {}): ChildProcess {
+  const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
+    env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared, ...env },
+  });
+  cleanups.push(() => {
+    loop.kill("SIGKILL");
+  });
+  return loop;
+}
 
-      const long = await runner.start("2-build_script", "build", "sleep 30");
-      const started = performance.now();
-      await new Promise((r) => setTimeout(r, 200));
-      await runner.stop("2-build_script");
-      while (long.exitCode === undefined) if (!(await long.changed())) await runner.refresh(long);
-      expect(performance.now() - started).toBeLessThan(2000);
-      expect(long.exitCode).toBe(143); // 128 + SIGTERM
+async function openChannel(agent: RunningAgent): Promise<AgentChannel> {
+  const channel = await AgentChannel.open({
+    endpoint: { host: "127.0.0.1", port: agent.port },
+    secret: agent.secret,
+  });
+  cleanups.push(() => channel.close());
+  return channel;
+}
 
-      expect(runner.unreleased).toBe(2);
-      await runner.release("1-build_script");
-      expect(() => readFileSync(ok.outPath)).toThrow();
-      await runner.release("2-build_script");
-      // What a stopping agent waits for before it exits: every result collected.
-      expect(runner.unreleased).toBe(0);
-    } finally {
-      loop.kill("SIGKILL");
-      await runner.close();
+/** Runs a step to its end: exit code and the whole output. */
+async function run(
+  channel: AgentChannel,
+  stepId: string,
+  target: StepTarget,
+  script: string,
+  onChunk?: (text: string) => void,
+): Promise<{ code: number; output: string }> {
+  const chunks: Buffer[] = [];
+  const step = channel.runStep(stepId, target, script, (data) => {
+    for (const piece of data) {
+      chunks.push(Buffer.from(piece));
+      onChunk?.(piece.toString());
     }
+    return undefined;
   });
+  const code = await step.done;
+  return { code, output: Buffer.concat(chunks).toString("utf8") };
+}
 
-  it("waits for a build loop that is not reading the FIFO yet (it starts after the helper)", async () => {
-    const shared = mkdtempSync(join(tmpdir(), "sgr-late-loop-"));
-    dirs.push(shared);
-    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
-    await runner.init();
-    let loop: ReturnType<typeof spawn> | undefined;
-    const lateStart = setTimeout(() => {
-      loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
-        env: { PATH: "/usr/bin:/bin", SGR_SHARED: shared },
-      });
-    }, 300);
-    try {
-      const step = await runner.start("1-build_script", "build", "echo late");
-      while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
-      expect(step.exitCode).toBe(0);
-      expect(readFileSync(step.outPath, "utf8")).toBe("late\n");
-    } finally {
-      clearTimeout(lateStart);
-      loop?.kill("SIGKILL");
-      await runner.close();
-    }
-  });
+async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
-  it("adds service aliases to the hosts file, or warns once in the job log when the image's user cannot", async () => {
-    const shared = mkdtempSync(join(tmpdir(), "sgr-hosts-"));
-    dirs.push(shared);
-    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
-    await runner.init();
-    const hostsFile = join(shared, "hosts");
-    writeFileSync(hostsFile, "");
-    const runLoop = async (hosts: string, ids: string[], env: Record<string, string> = {}) => {
-      const loop = spawn("/bin/sh", ["-c", BUILD_LOOP_SCRIPT], {
-        env: {
-          PATH: "/usr/bin:/bin",
-          SGR_SHARED: shared,
-          SGR_SERVICE_ALIASES: "db cache",
-          SGR_HOSTS_FILE: hosts,
-          ...env,
-        },
-      });
-      try {
-        const outputs: string[] = [];
-        for (const id of ids) {
-          const step = await runner.start(id, "build", "echo ran");
-          while (step.exitCode === undefined) if (!(await step.changed())) await runner.refresh(step);
-          outputs.push(readFileSync(step.outPath, "utf8"));
-        }
-        return outputs;
-      } finally {
-        loop.kill("SIGKILL");
-      }
-    };
-    try {
-      expect(await runLoop(hostsFile, ["1-build_script"])).toEqual(["ran\n"]);
-      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 db cache\n");
-      // A task on an address of its own (tasks sharing a host's network): the aliases name that address.
-      writeFileSync(hostsFile, "");
-      await runLoop(hostsFile, ["4-build_script"], { [TASK_ADDRESS_ENV]: "127.0.0.9" });
-      expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.9 db cache\n");
-      const [first, second] = await runLoop(join(shared, "missing-dir", "hosts"), [
-        "2-build_script",
-        "3-after_script",
-      ]);
-      expect(first).toMatch(
-        new RegExp(
-          `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve\\. Reach services at 127\\.0\\.0\\.1, .*\nran\n$`,
-        ),
+describe("agent: the channel", () => {
+  it("proves the secret both ways over TLS, rotates it, and refuses the old secret and strangers", async () => {
+    const agent = await startAgent();
+    // A plain TCP probe (a health check) that never speaks TLS leaves the agent serving.
+    await new Promise<void>((resolve) => {
+      const probe = netConnect({ host: "127.0.0.1", port: agent.port }, () =>
+        probe.end("GET / HTTP/1.0\r\n\r\n"),
       );
-      expect(second).toBe("ran\n");
-    } finally {
-      await runner.close();
-    }
+      probe.on("close", () => resolve());
+      probe.on("error", () => resolve());
+    });
+    const channel = await openChannel(agent);
+    expect(channel.currentSecret).not.toBe(agent.secret);
+    expect(channel.currentSecret).toMatch(/^[0-9a-f]{64}$/);
+    await expect(connectAgent({ host: "127.0.0.1", port: agent.port }, agent.secret, 3000)).rejects.toThrow();
+    await expect(
+      connectAgent({ host: "127.0.0.1", port: agent.port }, randomBytes(32).toString("hex"), 3000),
+    ).rejects.toThrow();
+    const again = await connectAgent({ host: "127.0.0.1", port: agent.port }, channel.currentSecret, 3000);
+    again.socket.destroy();
+    expect(agent.logs()).toContain("refused a connection that did not prove the job secret");
+    expect(agent.logs()).toContain("driver authenticated");
+    expect(agent.logs()).not.toContain(agent.secret);
+  });
+
+  it("a task started ahead of its job: exits 0 when no driver connects by the deadline, serves on when adopted", async () => {
+    const unadopted = await startAgent({ SGR_ADOPT_DEADLINE_SECONDS: "0.5" });
+    expect(await unadopted.exited).toBe(0);
+    expect(unadopted.logs()).toContain("speculative job task not adopted");
+
+    const adopted = await startAgent({ SGR_ADOPT_DEADLINE_SECONDS: "0.5" });
+    const channel = await openChannel(adopted);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(adopted.child.exitCode).toBeNull();
+    expect((await run(channel, "1-adopted", "helper", "echo still here")).output).toContain("still here");
+  });
+
+  it("refuses a deadline that is not a positive number, naming the variable", async () => {
+    await expect(startAgent({ SGR_ADOPT_DEADLINE_SECONDS: "soon" })).rejects.toThrow(
+      /SGR_ADOPT_DEADLINE_SECONDS/,
+    );
+  });
+
+  it("keeps the secret out of the steps' environment and answers port waits", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const env = await run(channel, "1-env", "helper", "env");
+    expect(env.code).toBe(0);
+    expect(env.output).toContain("SGR_SHARED=");
+    expect(env.output).not.toContain("SGR_AGENT_SECRET");
+
+    const server: Server = createServer((socket) => socket.end()).listen(0, "127.0.0.1");
+    cleanups.push(() => void server.close());
+    await new Promise((r) => server.once("listening", r));
+    const open = (server.address() as { port: number }).port;
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(port));
+      });
+    });
+    expect(await channel.waitPorts([open, closed], 400)).toEqual({ ready: [open], notReady: [closed] });
+    expect(await channel.waitPorts([], 100)).toEqual({ ready: [], notReady: [] });
+  });
+
+  it("streams large output exactly, and resumes after a dropped connection without loss, duplicates or a rerun", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const big = await run(channel, "1-big", "helper", "head -c 3000000 /dev/zero | tr '\\0' x");
+    expect(big.code).toBe(0);
+    expect(big.output.length).toBe(3_000_000);
+    expect(/^x+$/.test(big.output)).toBe(true);
+
+    let dropped = false;
+    const resumed = await run(
+      channel,
+      "2-resume",
+      "helper",
+      `echo once >> ${agent.shared}/counter; echo before; sleep 1; echo after`,
+      (text) => {
+        if (!dropped && text.includes("before")) {
+          dropped = true;
+          (channel as unknown as { socket: { destroy(): void } }).socket.destroy();
+        }
+      },
+    );
+    expect(dropped).toBe(true);
+    expect(resumed).toEqual({ code: 0, output: "before\nafter\n" });
+    expect(readFileSync(join(agent.shared, "counter"), "utf8")).toBe("once\n");
+  });
+
+  it("reports a refused step as a failure of the step, not of the agent", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    await expect(run(channel, "bad id!", "helper", "true")).rejects.toThrow(/invalid step id "bad id!"/);
+    expect((await run(channel, "1-after", "helper", "echo fine")).output).toBe("fine\n");
+  });
+});
+
+describe("agent: service readiness", () => {
+  it("probes the task's address, not localhost, where the task has an address of its own", async () => {
+    const service = createServer((socket) => socket.end()).listen(0, "127.0.0.9");
+    cleanups.push(() => void service.close());
+    await new Promise((r) => service.once("listening", r));
+    const { port } = service.address() as { port: number };
+    const own = await startAgent({ [TASK_ADDRESS_ENV]: "127.0.0.9" });
+    expect(await (await openChannel(own)).waitPorts([port], 5_000)).toEqual({ ready: [port], notReady: [] });
+    // Another task's service on the same port is not this task's.
+    const other = await startAgent();
+    expect(await (await openChannel(other)).waitPorts([port], 300)).toEqual({ ready: [], notReady: [port] });
+  });
+});
+
+describe("agent: helper steps", () => {
+  it("reports exit codes, and 128 + the signal for a script killed by one", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    expect(await run(channel, "1-ok", "helper", "echo out; echo err >&2; exit 4")).toEqual({
+      code: 4,
+      output: "out\nerr\n",
+    });
+    expect((await run(channel, "2-killed", "helper", "kill -9 $$")).code).toBe(137);
+  });
+
+  it("stops a helper step and everything it started within the grace period", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const step = channel.runStep("1-long", "helper", "sleep 30 & sleep 30; wait", () => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    step.stop();
+    expect(await step.done).toBe(143);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it("opens the builds volume to every user and runs helper steps with umask 0000, for non-root job images", async () => {
-    const shared = mkdtempSync(join(tmpdir(), "sgr-umask-"));
-    const builds = mkdtempSync(join(tmpdir(), "sgr-builds-"));
-    dirs.push(shared, builds);
+    const builds = tempDir("sgr-builds-");
     chmodSync(builds, 0o755);
-    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh", writableDirs: [builds] });
-    await runner.init();
+    const agent = await startAgent({ SGR_WRITABLE_DIRS: builds });
     expect(statSync(builds).mode & 0o777).toBe(0o777);
-    const step = await runner.start(
+    expect(statSync(join(agent.shared, STEPS_DIR)).mode & 0o7777).toBe(0o1777);
+    expect(statSync(join(agent.shared, "ctl")).isFIFO()).toBe(true);
+    expect(statSync(join(agent.shared, "ctl")).mode & 0o777).toBe(0o666);
+    const channel = await openChannel(agent);
+    const step = await run(
+      channel,
       "1-get_sources",
       "helper",
       `mkdir ${builds}/project && echo x > ${builds}/project/file`,
     );
-    while (step.exitCode === undefined) await step.changed();
-    expect(step.exitCode).toBe(0);
+    expect(step.code).toBe(0);
     expect(statSync(join(builds, "project")).mode & 0o777).toBe(0o777);
     expect(statSync(join(builds, "project", "file")).mode & 0o777).toBe(0o666);
-    await runner.close();
-  });
-
-  it("runs helper steps as processes and starting a step twice runs it once", async () => {
-    const shared = mkdtempSync(join(tmpdir(), "sgr-helper-"));
-    dirs.push(shared);
-    const runner = new StepRunner({ sharedDir: shared, helperShell: "/bin/sh" });
-    await runner.init();
-    const script = `echo once >> ${shared}/counter; echo done`;
-    const first = await runner.start("1-get_sources", "helper", script);
-    const again = await runner.start("1-get_sources", "helper", script);
-    expect(again).toBe(first);
-    while (first.exitCode === undefined) await first.changed();
-    expect(first.exitCode).toBe(0);
-    expect(readFileSync(first.outPath, "utf8")).toBe("done\n");
-    expect(readFileSync(join(shared, "counter"), "utf8")).toBe("once\n");
-    await runner.close();
   });
 });
 
-describe("service readiness", () => {
-  it("probes the task's address, not localhost, where the task has an address of its own", async () => {
-    const service = createServer((socket) => socket.end()).listen(0, "127.0.0.9");
-    await once(service, "listening");
-    const { port } = service.address() as AddressInfo;
-    try {
-      expect(await waitForPorts([port], 5_000, "127.0.0.9")).toEqual({ ready: [port], notReady: [] });
-      // Another task's service on the same port is not this task's.
-      expect(await waitForPorts([port], 300)).toEqual({ ready: [], notReady: [port] });
-    } finally {
-      service.close();
-    }
+describe("agent: build steps through the build loop", () => {
+  it("runs build steps with only a POSIX shell, stops one on request, and deletes a released step's files", async () => {
+    const agent = await startAgent();
+    startBuildLoop(agent.shared);
+    const channel = await openChannel(agent);
+    expect(await run(channel, "1-build_script", "build", "echo out; echo err >&2; exit 3")).toEqual({
+      code: 3,
+      output: "out\nerr\n",
+    });
+    const long = channel.runStep("2-build_script", "build", "sleep 30", () => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const started = performance.now();
+    long.stop();
+    expect(await long.done).toBe(143); // 128 + SIGTERM
+    expect(performance.now() - started).toBeLessThan(2000);
+    // The driver releases each step once it has the result: its script (which holds job secrets) goes.
+    await eventually(
+      () => readdirSync(join(agent.shared, STEPS_DIR)).length === 0,
+      "the released steps' files to be deleted",
+    );
+  });
+
+  it("waits for a build loop that is not reading the FIFO yet (it starts after the helper)", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const late = setTimeout(() => startBuildLoop(agent.shared), 300);
+    cleanups.push(() => clearTimeout(late));
+    expect(await run(channel, "1-build_script", "build", "echo late")).toEqual({ code: 0, output: "late\n" });
+  });
+
+  it("adds service aliases to the hosts file, or warns once in the job log when the image's user cannot", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const hostsFile = join(agent.shared, "hosts");
+    writeFileSync(hostsFile, "");
+    const aliases = { SGR_SERVICE_ALIASES: "db cache" };
+    const loop = startBuildLoop(agent.shared, { ...aliases, SGR_HOSTS_FILE: hostsFile });
+    expect((await run(channel, "1-build_script", "build", "echo ran")).output).toBe("ran\n");
+    expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.1 db cache\n");
+    loop.kill("SIGKILL");
+    await new Promise((r) => loop.once("exit", r));
+    // A task on an address of its own (tasks sharing a host's network): the aliases name that address.
+    writeFileSync(hostsFile, "");
+    const own = startBuildLoop(agent.shared, {
+      ...aliases,
+      SGR_HOSTS_FILE: hostsFile,
+      [TASK_ADDRESS_ENV]: "127.0.0.9",
+    });
+    expect((await run(channel, "4-build_script", "build", "echo ran")).output).toBe("ran\n");
+    expect(readFileSync(hostsFile, "utf8")).toBe("127.0.0.9 db cache\n");
+    own.kill("SIGKILL");
+    await new Promise((r) => own.once("exit", r));
+    startBuildLoop(agent.shared, { ...aliases, SGR_HOSTS_FILE: join(agent.shared, "missing-dir", "hosts") });
+    const first = await run(channel, "2-build_script", "build", "echo ran");
+    expect(first.output).toMatch(
+      new RegExp(
+        `^${HOSTS_WARNING_PREFIX} .*hosts is not writable by this image's user; service aliases \\(db cache\\) do not resolve\\. Reach services at 127\\.0\\.0\\.1, .*\nran\n$`,
+      ),
+    );
+    expect((await run(channel, "3-after_script", "build", "echo ran")).output).toBe("ran\n");
+  });
+});
+
+describe("agent: stopping", () => {
+  it("on SIGTERM keeps serving until the driver has every step's result, then exits 0", async () => {
+    const agent = await startAgent();
+    const channel = await openChannel(agent);
+    const step = channel.runStep("1-finishing", "helper", "sleep 0.5; echo finished", () => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    agent.child.kill("SIGTERM");
+    expect(await step.done).toBe(0);
+    expect(await agent.exited).toBe(0);
+    expect(agent.logs()).toContain("no step left to serve: exiting");
   });
 });

@@ -1,7 +1,7 @@
 /**
- * How the CDK app builds the two images as Docker image assets. Both build from the REPOSITORY ROOT (their build
- * stage compiles src/ with the repo's lockfile), with the Dockerfile under images/. The context is narrowed to
- * what the Dockerfiles copy, so node_modules, cdk.out and the rest neither slow the build nor change the asset
+ * How the CDK app builds the two images as Docker image assets. Both build from the REPOSITORY ROOT (the manager's
+ * build stage compiles src/ with the repo's lockfile, the helper's builds the Go agent in src/agent), with the
+ * Dockerfile under images/. Each context is narrowed to what its Dockerfile copies, so node_modules, cdk.out and the rest neither slow the build nor change the asset
  * hash. The same lines are in images/<name>/Dockerfile.dockerignore for plain `docker build` (BuildKit reads a
  * `<Dockerfile>.dockerignore` beside the Dockerfile); a test keeps both in step.
  *
@@ -10,7 +10,7 @@
  * the platform following `runners[].manager.architecture`; the helper once per job architecture.
  */
 
-/** dockerignore lines: ignore everything, then let back in what the build stage needs. */
+/** dockerignore lines of the manager: ignore everything, then let back in what the build stage needs. */
 export const IMAGE_BUILD_CONTEXT_EXCLUDE: readonly string[] = [
   "*",
   "!package.json",
@@ -20,6 +20,14 @@ export const IMAGE_BUILD_CONTEXT_EXCLUDE: readonly string[] = [
   "!scripts",
   "src/**/*.test.ts",
   "src/**/__snapshots__",
+];
+
+/** dockerignore lines of the helper: the agent's Go sources and build script only (a TS change rebuilds nothing). */
+export const HELPER_BUILD_CONTEXT_EXCLUDE: readonly string[] = [
+  "*",
+  "!src/agent",
+  "src/agent/*_test.go",
+  "src/agent/*.test.ts",
 ];
 
 export interface ImageAssetSpec {
@@ -39,5 +47,5 @@ export const MANAGER_IMAGE_ASSET: ImageAssetSpec = {
 export const HELPER_IMAGE_ASSET: ImageAssetSpec = {
   directory: ".",
   file: "images/helper/Dockerfile",
-  exclude: IMAGE_BUILD_CONTEXT_EXCLUDE,
+  exclude: HELPER_BUILD_CONTEXT_EXCLUDE,
 };

@@ -12,14 +12,13 @@ export const SGR_ROOT = "/opt/sgr";
  */
 export const DRIVER_EXECUTABLE = `${SGR_ROOT}/bin/sgr-driver`;
 
-/** The agent inside the job task's helper container (images/helper). */
+/** The agent inside the job task's helper container (images/helper): a static binary built from src/agent. */
 export const AGENT_EXECUTABLE = `${SGR_ROOT}/bin/sgr-agent`;
 
-/** Bundles (esbuild output) the wrappers above and the manager entrypoint run. */
+/** Bundles (esbuild output) the driver and the manager entrypoint run. */
 export const BUNDLE_DIR = `${SGR_ROOT}/lib`;
 export const MANAGER_BUNDLE = `${BUNDLE_DIR}/manager.mjs`;
 export const DRIVER_BUNDLE = `${BUNDLE_DIR}/driver.mjs`;
-export const AGENT_BUNDLE = `${BUNDLE_DIR}/agent.mjs`;
 
 /**
  * Writable home of the manager process: config.toml, .runner_system_id and gitlab-runner's working

@@ -22,7 +22,8 @@ beforeAll(async () => {
   const silentAgent = join(work, "silent-agent.mjs");
   writeFileSync(
     silentAgent,
-    `import { createServer } from "node:net";
+    `#!${process.execPath}
+import { createServer } from "node:net";
 import { writeFileSync } from "node:fs";
 const held = [];
 const server = createServer((socket) => held.push(socket)).listen(0, "127.0.0.1", () => {
@@ -30,9 +31,10 @@ const server = createServer((socket) => held.push(socket)).listen(0, "127.0.0.1"
   writeFileSync(process.env.SGR_AGENT_PORT_FILE, server.address().port + "\\n");
 });
 `,
+    { mode: 0o755 },
   );
   const socketPath = join(work, "daemon.sock");
-  daemon = await startDriverDaemon({ socketPath, agentScript: silentAgent, agentWaitMs: 1000 });
+  daemon = await startDriverDaemon({ socketPath, agentBinary: silentAgent, agentWaitMs: 1000 });
   baseEnv = {
     SGR_DRIVER_SOCKET: socketPath,
     SGR_DRIVER_BACKEND: "local",

@@ -24,7 +24,7 @@ async function startAgent(): Promise<number> {
   const dir = mkdtempSync(join(shared, "agent-"));
   const portFile = join(dir, "port");
   agents.push(
-    spawn(process.execPath, [build.agent], {
+    spawn(build.agent, [], {
       env: {
         PATH: process.env.PATH,
         SGR_AGENT_SECRET: secret,

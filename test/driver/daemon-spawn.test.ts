@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAlive } from "../../src/agent/processes.js";
+import { isAlive } from "../../src/driver/backends/processes.js";
 import { type DriverBuild, ensureDriverBuilt } from "./support/build.js";
 import { stopSpawnedDaemon } from "./support/spawned-daemon.js";
 import { fakeJob, removeFakeJobDirs } from "./support/stage-runner.js";

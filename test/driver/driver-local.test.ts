@@ -34,7 +34,7 @@ beforeAll(async () => {
   SERVICE_PORT = await freePort();
   work = mkdtempSync(join(tmpdir(), "sgr-driver-test-"));
   const socketPath = join(work, "daemon.sock");
-  daemon = await startDriverDaemon({ socketPath, agentScript: build.agent, agentWaitMs: 20_000 });
+  daemon = await startDriverDaemon({ socketPath, agentBinary: build.agent, agentWaitMs: 20_000 });
   baseEnv = {
     SGR_DRIVER_SOCKET: socketPath,
     SGR_DRIVER_BACKEND: "local",
@@ -234,13 +234,13 @@ describe("driver on the local backend", () => {
     const socketPath = join(work, "restart.sock");
     const env = { ...baseEnv, SGR_DRIVER_SOCKET: socketPath };
     const agent = ensureDriverBuilt().agent;
-    const first = await startDriverDaemon({ socketPath, agentScript: agent });
+    const first = await startDriverDaemon({ socketPath, agentBinary: agent });
     const job = fakeJob({ client, baseEnv: env });
     await expectOk(job.stage(["config"]));
     await expectOk(job.stage(["prepare"]));
     await expectOk(job.run("build_script", "echo before > /tmp/marker"));
     await first.close(); // the channel closes, the task keeps running
-    const second = await startDriverDaemon({ socketPath, agentScript: agent });
+    const second = await startDriverDaemon({ socketPath, agentBinary: agent });
     try {
       const after = await expectOk(job.run("after_script", "cat /tmp/marker"));
       expect(after.stdout).toBe("before\n");

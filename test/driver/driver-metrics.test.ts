@@ -28,7 +28,7 @@ beforeAll(() => {
     SGR_DRIVER_BACKEND: "local",
     SGR_LOCAL_DIR: join(work, "tasks"),
     SGR_DRIVER_NODE: process.execPath,
-    SGR_AGENT_SCRIPT: build.agent,
+    SGR_AGENT_BINARY: build.agent,
     SGR_DRIVER_DAEMON_IDLE_SECONDS: "60",
   };
 });

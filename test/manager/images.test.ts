@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
+  HELPER_BUILD_CONTEXT_EXCLUDE,
   HELPER_IMAGE_ASSET,
   IMAGE_BUILD_CONTEXT_EXCLUDE,
   MANAGER_IMAGE_ASSET,
@@ -53,7 +54,7 @@ describe("container images", () => {
     for (const name of ["manager", "helper"] as const) {
       const ignoreFile = readFileSync(join(repoRoot, `${assets[name].file}.dockerignore`), "utf8");
       const lines = ignoreFile.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
-      expect(lines, name).toEqual([...IMAGE_BUILD_CONTEXT_EXCLUDE]);
+      expect(lines, name).toEqual([...assets[name].exclude]);
 
       const sources = [...dockerfile(name).matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
         m[1]!.split(/\s+/),
@@ -65,6 +66,10 @@ describe("container images", () => {
     expect(inContext("cdk.out/manifest.json", IMAGE_BUILD_CONTEXT_EXCLUDE)).toBe(false);
     expect(inContext("src/manager/main.test.ts", IMAGE_BUILD_CONTEXT_EXCLUDE)).toBe(false);
     expect(inContext("src/manager/main.ts", IMAGE_BUILD_CONTEXT_EXCLUDE)).toBe(true);
+    // The helper's context is the agent's Go sources alone: no TypeScript, no tests.
+    expect(inContext("src/agent/server.go", HELPER_BUILD_CONTEXT_EXCLUDE)).toBe(true);
+    expect(inContext("src/agent/agent_test.go", HELPER_BUILD_CONTEXT_EXCLUDE)).toBe(false);
+    expect(inContext("src/manager/main.ts", HELPER_BUILD_CONTEXT_EXCLUDE)).toBe(false);
   });
 
   it("agree with the code on paths, signals and the runner version", () => {
@@ -80,5 +85,9 @@ describe("container images", () => {
     const version = (text: string) => text.match(/^ARG GITLAB_RUNNER_VERSION=(\d+\.\d+\.\d+)$/m)?.[1];
     expect(version(manager)).toBeDefined();
     expect(version(helper)).toBe(version(manager));
+    const goImage = (text: string) => text.match(/^ARG GO_IMAGE=(\S+)$/m)?.[1];
+    expect(goImage(helper)).toBe(goImage(manager));
+    // No language runtime in the helper: the agent is a static binary.
+    expect(helper).not.toMatch(/node/i);
   });
 });

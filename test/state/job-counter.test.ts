@@ -47,7 +47,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "sgr-counter-test-"));
   daemon = await startDriverDaemon({
     socketPath: join(work, "daemon.sock"),
-    agentScript: build.agent,
+    agentBinary: build.agent,
     jobCounter: stateTableJobCounter(db, table, () => 1_700_000_000_000),
     metrics: {
       seconds: (name, value, properties) => emitted.push({ name, unit: "Seconds", value, properties }),

@@ -2,7 +2,7 @@
  * The local backend: runs a job's "task" on this machine with the same agent and channel code as Fargate.
  * One task = one `unshare --pid --mount` namespace (like a Fargate task with `pidMode: task`) holding:
  * - the agent (helper side) as a host process, so git and gitlab-runner come from this machine's PATH;
- * - the build side: the build loop (src/agent/build-loop.ts) in a chroot of a minimal root filesystem holding only
+ * - the build side: the build loop (src/driver/backends/build-loop.ts) in a chroot of a minimal root filesystem holding only
  *   busybox (`/bin/busybox` + applet symlinks) — no bash, git or gitlab-runner;
  * - services: host processes, from an image → command map (tests use a tiny TCP server as the "service image").
  * The builds, cache and shared control dirs are bind-mounted into the chroot at their host paths, so the scripts
@@ -15,9 +15,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, open, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BUILD_LOOP_SCRIPT, CONTROL_FIFO, STEPS_DIR } from "../../agent/build-loop.js";
-import { descendants, isAlive, processesRootedIn, signalAll } from "../../agent/processes.js";
 import type { Backend, JobIdentity, StartedTask, StartTaskRequest, TaskState } from "../backend.js";
+import { BUILD_LOOP_SCRIPT, CONTROL_FIFO, STEPS_DIR } from "./build-loop.js";
+import { descendants, isAlive, processesRootedIn, signalAll } from "./processes.js";
 
 export interface LocalImage {
   /** Command that stands in for the image (its entrypoint + command). */
@@ -29,9 +29,8 @@ export interface LocalImage {
 export interface LocalBackendOptions {
   /** Work dir holding one directory per job task. */
   baseDir: string;
-  /** The bundled agent (dist/agent/agent.mjs). */
-  agentScript: string;
-  nodePath?: string;
+  /** The agent executable (dist/agent/sgr-agent, built by scripts/build-driver.mjs). */
+  agentBinary: string;
   busybox?: string;
   images?: Record<string, LocalImage>;
   /** How long startTask waits for the agent to listen. */
@@ -117,7 +116,7 @@ export class LocalBackend implements Backend {
       ...services,
       `env -i PATH=/bin HOME=/root SGR_SHARED=${quote(shared)} SGR_SERVICE_ALIASES=${quote(aliases)} "$CHROOT" ${quote(rootfs)} /bin/sh -c ${quote(BUILD_LOOP_SCRIPT)} >${quote(join(dir, "build.log"))} 2>&1 </dev/null &`,
       // The agent becomes the namespace's init: when it dies, every process of the task dies with it.
-      `exec ${quote(this.options.nodePath ?? process.execPath)} ${quote(this.options.agentScript)}`,
+      `exec ${quote(this.options.agentBinary)}`,
     ].join("\n");
     await writeFile(join(dir, "task.sh"), launcher, { mode: 0o700 });
 

@@ -6,7 +6,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
-import { encodeJsonFrame } from "../../agent/frames.js";
+import type { AgentEndpoint } from "../backend.js";
+import { SystemFailure } from "../exit-codes.js";
+import { ChannelReader, type ChannelReaderHandlers } from "./channel-reader.js";
+import { encodeJsonFrame } from "./frames.js";
 import {
   type AgentMessage,
   channelProof,
@@ -14,10 +17,7 @@ import {
   FrameType,
   proofMatches,
   type StepTarget,
-} from "../../agent/protocol.js";
-import type { AgentEndpoint } from "../backend.js";
-import { SystemFailure } from "../exit-codes.js";
-import { ChannelReader, type ChannelReaderHandlers } from "./channel-reader.js";
+} from "./protocol.js";
 
 const HEARTBEAT_MS = 5_000;
 const SILENCE_LIMIT_MS = 20_000;

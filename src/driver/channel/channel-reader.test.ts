@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { encodeJsonFrame } from "../../agent/frames.js";
-import { allocOutputFrame, FrameType } from "../../agent/protocol.js";
 import { ChannelReader } from "./channel-reader.js";
+import { encodeJsonFrame } from "./frames.js";
+import { allocOutputFrame, FrameType } from "./protocol.js";
 
 function outputFrame(stepId: string, data: Buffer): Buffer {
   const frame = allocOutputFrame(stepId, data.length);

@@ -5,8 +5,8 @@
  * per 200 MiB of job log made V8 run a full mark of the daemon's large heap every 64 MiB (external memory
  * pressure): that, not the bytes, was most of the daemon's CPU time.
  */
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from "../../agent/frames.js";
-import { FrameType } from "../../agent/protocol.js";
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES } from "./frames.js";
+import { FrameType } from "./protocol.js";
 
 /** Largest data part of an Output frame the agent sends (its read chunk), plus room for a longer one. */
 const POOLED_BYTES = 256 * 1024;

@@ -8,7 +8,7 @@ import { mkdirSync, openSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { encodeFrame, encodeJsonFrame, FrameDecoder } from "../../agent/frames.js";
+import { encodeFrame, encodeJsonFrame, FrameDecoder } from "../channel/frames.js";
 import { socketPathFrom, WireType } from "../daemon/wire.js";
 
 const argv = process.argv.slice(2);

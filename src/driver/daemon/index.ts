@@ -19,8 +19,8 @@ import { socketPathFrom } from "./wire.js";
 
 export interface DriverDaemonOptions {
   socketPath?: string;
-  /** Agent bundle for the local backend (default: dist/agent/agent.mjs next to the daemon bundle). */
-  agentScript?: string;
+  /** Agent executable for the local backend (default: dist/agent/sgr-agent beside the daemon bundle's dist/driver). */
+  agentBinary?: string;
   /** Override a backend (tests). */
   backends?: Partial<Record<"local" | "fargate", Backend>>;
   agentWaitMs?: number;
@@ -40,7 +40,7 @@ export interface DriverDaemon extends DaemonServer {
   context: DriverContext;
 }
 
-function localBackendFrom(env: StageEnv, agentScript: string): LocalBackend {
+function localBackendFrom(env: StageEnv, agentBinary: string): LocalBackend {
   let images: Record<string, LocalImage> = {};
   if (env.SGR_LOCAL_IMAGES) {
     try {
@@ -51,7 +51,7 @@ function localBackendFrom(env: StageEnv, agentScript: string): LocalBackend {
   }
   return new LocalBackend({
     baseDir: env.SGR_LOCAL_DIR || "/tmp/sgr-local",
-    agentScript,
+    agentBinary,
     busybox: env.SGR_BUSYBOX || undefined,
     images,
   });
@@ -70,7 +70,7 @@ async function fargateBackendFrom(env: StageEnv): Promise<Backend> {
     import("../../config/aws-clients.js"),
     import("../../config/load.js"),
     import("../backends/fargate/factory.js"),
-    import("../../agent/build-loop.js"),
+    import("../backends/build-loop.js"),
   ]);
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1";
   const resources = loadResourcesFromEnv(env as NodeJS.ProcessEnv);
@@ -137,10 +137,10 @@ async function jobCounterFromEnv(env: NodeJS.ProcessEnv): Promise<JobCounter | u
 export async function startDriverDaemon(options: DriverDaemonOptions = {}): Promise<DriverDaemon> {
   const logger = createLogger("sgr-driver");
   const jobCounter = options.jobCounter ?? (await jobCounterFromEnv(process.env));
-  const agentScript =
-    options.agentScript ??
-    process.env.SGR_AGENT_SCRIPT ??
-    fileURLToPath(new URL("../agent/agent.mjs", import.meta.url));
+  const agentBinary =
+    options.agentBinary ??
+    process.env.SGR_AGENT_BINARY ??
+    fileURLToPath(new URL("../agent/sgr-agent", import.meta.url));
   const backends = new Map<string, Promise<Backend>>();
   const settingsCache = new Map<string, RunnerJobSettings>();
 
@@ -170,7 +170,7 @@ export async function startDriverDaemon(options: DriverDaemonOptions = {}): Prom
       let backend = backends.get(key);
       if (!backend) {
         backend =
-          name === "local" ? Promise.resolve(localBackendFrom(env, agentScript)) : fargateBackendFrom(env);
+          name === "local" ? Promise.resolve(localBackendFrom(env, agentBinary)) : fargateBackendFrom(env);
         backend.catch(() => backends.delete(key));
         backends.set(key, backend);
       }

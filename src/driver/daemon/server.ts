@@ -6,7 +6,7 @@
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { encodeFrame, encodeJsonFrame, FrameDecoder, frameHeader } from "../../agent/frames.js";
+import { encodeFrame, encodeJsonFrame, FrameDecoder, frameHeader } from "../channel/frames.js";
 import { cleanupStage } from "../stages/cleanup.js";
 import { configStage } from "../stages/config.js";
 import type { DriverContext, StageIO } from "../stages/context.js";

@@ -1,5 +1,5 @@
 /**
- * Client ↔ daemon wire protocol over the Unix socket (frames as in src/agent/frames.ts). The Go client
+ * Client ↔ daemon wire protocol over the Unix socket (frames as in src/driver/channel/frames.ts). The Go client
  * (src/driver/client-go/main.go) implements the same five frame types; keep them in step.
  * client → daemon: Request (JSON {argv, env, cwd}) once, then Signal frames ("SIGTERM"/"SIGINT").
  * daemon → client: Stdout / Stderr bytes, then Exit (JSON {code}) and the daemon closes the connection.

@@ -9,6 +9,7 @@ export interface DriverBuild {
   client: string;
   nodeClient: string;
   daemon: string;
+  /** The agent executable (Go, this machine's architecture). */
   agent: string;
 }
 
@@ -23,7 +24,7 @@ export function ensureDriverBuilt(): DriverBuild {
     client: join(root, "dist/driver/sgr-driver"),
     nodeClient: join(root, "dist/driver/sgr-driver-node.mjs"),
     daemon: join(root, "dist/driver/daemon.mjs"),
-    agent: join(root, "dist/agent/agent.mjs"),
+    agent: join(root, "dist/agent/sgr-agent"),
   };
   return built;
 }

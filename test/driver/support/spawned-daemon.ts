@@ -3,7 +3,7 @@
  * SIGTERM, and waited for (up to 2 s) so the next test file does not meet it.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { isAlive } from "../../../src/agent/processes.js";
+import { isAlive } from "../../../src/driver/backends/processes.js";
 
 export async function stopSpawnedDaemon(socketPath: string): Promise<void> {
   const pidFile = `${socketPath}.pid`;

@@ -20,7 +20,7 @@ export interface FargateBackendDeps {
   /** Region of the job log group (the awslogs driver needs it spelled out). */
   region: string;
   logger?: Pick<Logger, "info" | "warn">;
-  /** Build-container command (default: the build loop of src/agent/build-loop.ts). */
+  /** Build-container command (default: the build loop of src/driver/backends/build-loop.ts). */
   buildCommand?: readonly string[];
 }
 

@@ -5,7 +5,7 @@
  * Layout, like the Kubernetes executor's pod:
  * - `helper`: our image (agent + git + git-lfs + gitlab-runner), essential; the agent listens on
  *   AGENT_CHANNEL_PORT and runs the predefined stages;
- * - `build`: the user's image, essential, running only the build loop (src/agent/build-loop.ts: `sh -c`, shell
+ * - `build`: the user's image, essential, running only the build loop (src/driver/backends/build-loop.ts: `sh -c`, shell
  *   builtins, no binary of ours) that executes the scripts the agent hands it through the shared control volume;
  * - `svc-<n>`: services, not essential (a crashed service fails the job through its scripts, not the task);
  * - volumes `builds` (the checkout, shared by helper and build) and `sgr` (agent ↔ build loop control files).
@@ -20,11 +20,11 @@ import type {
   RegisterTaskDefinitionCommandInput,
   Tag,
 } from "@aws-sdk/client-ecs";
-import { buildContainerCommand, SHARED_DIR } from "../../../agent/build-loop.js";
 import { AGENT_CHANNEL_PORT } from "../../../config/ports.js";
 import { registryHostOf } from "../../../config/registry-hosts.js";
 import { HELPER_CONTAINER } from "../../../fargate/job-task-names.js";
 import type { ContainerSpec, JobTaskShape } from "../../backend.js";
+import { buildContainerCommand, SHARED_DIR } from "../build-loop.js";
 import { managedInstancesLayout } from "./managed-instances-layout.js";
 
 /** Every job task-definition family starts with this. */
@@ -49,7 +49,7 @@ export const BUILD_CONTAINER = "build";
 export const LAYOUT_VERSION = "1";
 
 export const BUILDS_VOLUME = { name: "builds", containerPath: "/builds" } as const;
-/** The agent ↔ build-loop control volume (FIFO, step scripts, output): see src/agent/build-loop.ts. */
+/** The agent ↔ build-loop control volume (FIFO, step scripts, output): see src/driver/backends/build-loop.ts. */
 export const CONTROL_VOLUME = { name: "sgr", containerPath: SHARED_DIR } as const;
 
 export const TAG_MANAGED = "sgr:managed";
@@ -67,7 +67,7 @@ export interface JobTaskDefinitionSettings {
   executionRoleArn: string;
   /** Role the job's containers get credentials for (none when unset). */
   taskRoleArn?: string;
-  /** Build-container command (default: buildContainerCommand() of src/agent/build-loop.ts); part of the hash. */
+  /** Build-container command (default: buildContainerCommand() of src/driver/backends/build-loop.ts); part of the hash. */
   buildCommand?: readonly string[];
   /** The deployment's family scope (`resources.jobFamilyScope`): families are `sgr-job-<scope>-<hash>`. */
   familyScope?: string;

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { awsError, FakeEcs } from "../../../../test/support/fake-ecs.js";
-import { buildContainerCommand } from "../../../agent/build-loop.js";
 import type { JobTaskShape } from "../../backend.js";
+import { buildContainerCommand } from "../build-loop.js";
 import {
   canonicalJson,
   type JobTaskDefinitionSettings,

@@ -8,6 +8,9 @@
  *
  * Resumability: every step's output is a byte stream stored by the agent; the driver attaches at the offset it
  * has received so far, so after a reconnect no byte is lost or duplicated, and a step keeps running meanwhile.
+ *
+ * The agent is Go (src/agent: channel.go, server.go); this module is the driver's side and the reference for both.
+ * src/agent/agent.test.ts runs the built agent against it.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { TLSSocket } from "node:tls";

@@ -1,27 +1,5 @@
-/** Process helpers for the agent: shell detection and stopping a step's whole process tree. */
-import { constants } from "node:fs";
-import { access, readdir, readFile, readlink } from "node:fs/promises";
-
-/** Same order the Docker executor uses: bash in the usual places, then sh. */
-export async function detectShell(root = ""): Promise<string> {
-  const candidates = [
-    "/usr/local/bin/bash",
-    "/usr/bin/bash",
-    "/bin/bash",
-    "/usr/local/bin/sh",
-    "/usr/bin/sh",
-    "/bin/sh",
-  ];
-  for (const candidate of candidates) {
-    try {
-      await access(root + candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // next candidate
-    }
-  }
-  throw new Error("no POSIX shell found (looked for bash and sh in /usr/local/bin, /usr/bin, /bin)");
-}
+/** Process helpers for the local backend: finding and stopping a task's whole process tree through /proc. */
+import { readdir, readFile, readlink } from "node:fs/promises";
 
 /** Parent pid from /proc/<pid>/stat (the command name may contain spaces and parentheses). */
 function parentPid(stat: string): number | undefined {

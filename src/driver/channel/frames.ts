@@ -1,7 +1,7 @@
 /**
  * Length-prefixed frames shared by every socket protocol of the driver: client ↔ daemon (Unix socket) and
  * daemon ↔ agent (TLS). A frame is `[u8 type][u32 big-endian length][payload]`; small and trivially implemented in
- * the Go client too.
+ * Go too (the thin client, src/driver/client-go; the agent, src/agent/frames.go).
  */
 export const FRAME_HEADER_BYTES = 5;
 /** Refuse absurd lengths instead of buffering them (a garbage or hostile peer). */

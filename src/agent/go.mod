@@ -1,0 +1,3 @@
+module sgr-agent
+
+go 1.26
