@@ -362,7 +362,11 @@ export class GitLabSim {
     const token = body.token ?? headerOf(req, "runner-token");
     if (this.longPolling === "workhorse" && token && body.last_update === this.queueVersion) {
       // Workhorse watches the queue value and answers itself: 204, no new value, no job (the runner asks again).
-      await this.waitForQueueChange(Date.now() + this.longPollMs, req, () => this.queueVersion !== body.last_update);
+      await this.waitForQueueChange(
+        Date.now() + this.longPollMs,
+        req,
+        () => this.queueVersion !== body.last_update,
+      );
       return this.reply(req, res, 204, undefined, WORKHORSE_HEADERS);
     }
     if (!token || !this.runnerTokens.has(token))
@@ -384,7 +388,11 @@ export class GitLabSim {
   }
 
   /** Resolves at the next queue change for which `changed()` holds, at `deadline`, or when the request or server goes. */
-  private async waitForQueueChange(deadline: number, req: IncomingMessage, changed: () => boolean): Promise<void> {
+  private async waitForQueueChange(
+    deadline: number,
+    req: IncomingMessage,
+    changed: () => boolean,
+  ): Promise<void> {
     while (Date.now() < deadline && !req.socket.destroyed && this.server?.listening) {
       await new Promise<void>((resolve) => {
         const wake = () => {
