@@ -47,6 +47,19 @@ export async function readManagerState(ref: ManagerRecordRef): Promise<RecordSta
   return item.state;
 }
 
+/** Jobs the driver counts as running on this manager (`runningJobs`); 0 when the record has none. */
+export async function readRunningJobs(ref: ManagerRecordRef): Promise<number> {
+  const out = await ref.db.send(
+    new GetCommand({
+      TableName: ref.tableName,
+      Key: keyOf(ref),
+      ConsistentRead: true,
+      ProjectionExpression: "runningJobs",
+    }),
+  );
+  return Number((out.Item as { runningJobs?: number } | undefined)?.runningJobs ?? 0);
+}
+
 /**
  * STARTING → RUNNING and a first heartbeat. A record already DRAINING or STOPPED (the scheduler or a liveness
  * check got there first) is left as it is; the returned state tells the caller to drain.
