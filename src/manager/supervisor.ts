@@ -5,6 +5,8 @@
  *
  * Drain triggers: a signal to the manager, or the manager's record turning DRAINING/STOPPED in the state table
  * (the scheduler's idle stop). State-table trouble is logged and retried, never a reason to stop the runner.
+ * With a wake source, a pending job starts a new gitlab-runner generation while the runner idles (wake.ts,
+ * generations.ts); the manager's exit code is the last generation's.
  */
 import { constants } from "node:os";
 import type { RecordState } from "../state/manager-record.js";
