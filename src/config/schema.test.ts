@@ -44,7 +44,7 @@ describe("configuration schema", () => {
 
   it("wakes idle managers by default, and names a bad wake or check interval setting", () => {
     const runner = parseConfig(minimal).runners[0]!;
-    expect(runner.wake).toEqual({ enabled: true, pollMs: 1000 });
+    expect(runner.wake).toEqual({ enabled: true, pollMs: 500 });
     expect(runner.checkIntervalSeconds).toBe(3);
     const bad = {
       ...minimal,

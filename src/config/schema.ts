@@ -179,7 +179,7 @@ export const wakeSettingsSchema = z
      */
     enabled: z.boolean().default(true),
     /** How often (ms) a manager reads the pending jobs recorded for it: one state-table read each time. */
-    pollMs: z.number().int().min(250).max(60_000).default(1000),
+    pollMs: z.number().int().min(250).max(60_000).default(500),
   })
   .strict();
 
@@ -227,7 +227,7 @@ export const runnerConfigSchema = z
      */
     checkIntervalSeconds: z.number().int().min(1).max(300).default(3),
     /** Waking an idle manager's runner for a pending job (docs/metrics.md "Wake"). */
-    wake: wakeSettingsSchema.default({ enabled: true, pollMs: 1000 }),
+    wake: wakeSettingsSchema.default({ enabled: true, pollMs: 500 }),
     manager: managerSettingsSchema.default({
       cpu: 512,
       memoryMiB: 1024,
