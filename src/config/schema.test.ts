@@ -42,6 +42,23 @@ describe("configuration schema", () => {
     expect(parseConfig({ ...minimal, network: own }).network).toEqual(own);
   });
 
+  it("wakes idle managers by default, and names a bad wake or check interval setting", () => {
+    const runner = parseConfig(minimal).runners[0]!;
+    expect(runner.wake).toEqual({ enabled: true, pollMs: 500 });
+    expect(runner.checkIntervalSeconds).toBe(3);
+    const bad = {
+      ...minimal,
+      runners: [
+        { name: "default", tags: ["x"], checkIntervalSeconds: 0, wake: { pollMs: 10, when: "always" } },
+      ],
+    };
+    expect(issuesOf(bad)).toEqual([
+      expect.stringMatching(/^runners\.0\.checkIntervalSeconds: /),
+      expect.stringMatching(/^runners\.0\.wake\.pollMs: /),
+      expect.stringMatching(/^runners\.0\.wake: .*when/),
+    ]);
+  });
+
   it("names the failing field", () => {
     expect(issuesOf({ ...minimal, gitlab: { url: "not a url" } })).toEqual([
       expect.stringMatching(/^gitlab\.url: /),

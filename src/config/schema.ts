@@ -186,6 +186,19 @@ export const jobSettingsSchema = z
     }
   });
 
+/** How a running manager learns that a job is pending for it (docs/metrics.md "Wake"). */
+export const wakeSettingsSchema = z
+  .object({
+    /**
+     * Scale-up records each pending job for the runner configuration whose manager already runs; that manager,
+     * when it runs no job, restarts gitlab-runner's job polling at once instead of waiting for `check_interval`.
+     */
+    enabled: z.boolean().default(true),
+    /** How often (ms) a manager reads the pending jobs recorded for it: one state-table read each time. */
+    pollMs: z.number().int().min(250).max(60_000).default(500),
+  })
+  .strict();
+
 export const runnerConfigSchema = z
   .object({
     /** Stable name of this runner configuration: used in resource names, SSM paths and the runner system id. */
@@ -224,6 +237,13 @@ export const runnerConfigSchema = z
       .min(600)
       .max(7 * 24 * 3600)
       .default(12 * 3600),
+    /**
+     * gitlab-runner's `check_interval`: seconds between job requests while nothing wakes the runner. With GitLab's
+     * long polling a request is held open meanwhile, so this only paces requests that come back empty.
+     */
+    checkIntervalSeconds: z.number().int().min(1).max(300).default(3),
+    /** Waking an idle manager's runner for a pending job (docs/metrics.md "Wake"). */
+    wake: wakeSettingsSchema.default({ enabled: true, pollMs: 500 }),
     manager: managerSettingsSchema.default({
       cpu: 512,
       memoryMiB: 1024,

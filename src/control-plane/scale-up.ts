@@ -19,6 +19,7 @@ import type { SlotItem } from "../state/table.js";
 import type { ControlPlaneDeps, GitLabJobsApi } from "./deps.js";
 import { describeTaskLiveness, startManagerTask, stopManagerTask } from "./manager-tasks.js";
 import { selectRunners } from "./runner-selection.js";
+import { wakeRunningManager } from "./wake.js";
 
 /** A STARTING slot older than this belongs to an invocation that died between the slot write and RunTask. */
 export const STALE_STARTING_MS = 2 * 60_000;
@@ -220,6 +221,7 @@ export async function handlePendingJob(
   const check = await confirmJob(deps, job.projectId, job.jobId);
   if (!check.pending) return { action: "ignored", reason: "GitLab says the job is no longer pending" };
   const outcome = await ensureManagerForJob(deps, check.tags);
+  await wakeRunningManager(deps, outcome, job);
   const receivedAt = toEpochMs(job.receivedAt);
   if (outcome.action === "started" && receivedAt !== undefined) {
     // Queue-to-start phase "webhook → manager start request".

@@ -48,7 +48,7 @@ describe("config.toml rendering", () => {
   it("sets the global keys from the runner configuration", () => {
     const doc = parsed(render());
     expect(doc.concurrent).toBe(7);
-    expect(doc.check_interval).toBe(RUNNER_GLOBALS.checkIntervalSeconds);
+    expect(doc.check_interval).toBe(3);
     expect(doc.shutdown_timeout).toBe(RUNNER_GLOBALS.shutdownTimeoutSeconds);
     expect(doc.log_format).toBe("json");
   });

@@ -27,8 +27,6 @@ export const EXECUTOR_TIMEOUTS = {
 
 /** Global gitlab-runner settings. */
 export const RUNNER_GLOBALS = {
-  /** Seconds between job requests; gitlab-runner's default, and it long-polls when GitLab supports it. */
-  checkIntervalSeconds: 3,
   /**
    * Only used on a forceful stop (a second signal, or SIGKILL is near): the manager turns ECS's SIGTERM into
    * SIGQUIT, which has no time limit of its own.
@@ -104,7 +102,8 @@ export function renderConfigToml(input: ConfigTomlInput): string {
   const { runner } = input;
   const document = {
     concurrent: runner.concurrent,
-    check_interval: RUNNER_GLOBALS.checkIntervalSeconds,
+    // Seconds between job requests while nothing wakes the runner (src/manager/wake.ts).
+    check_interval: runner.checkIntervalSeconds,
     shutdown_timeout: RUNNER_GLOBALS.shutdownTimeoutSeconds,
     // JSON lines in CloudWatch, like our own logs.
     log_format: "json",

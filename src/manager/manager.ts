@@ -15,7 +15,9 @@ import {
   markSelfDraining,
   markStopped,
   readManagerState,
+  readRunningJobs,
 } from "../state/manager-record.js";
+import { forgetPendingJobs, readPendingJobs } from "../state/pending-wake.js";
 import { type StateDb, taskIdOf } from "../state/table.js";
 import { renderConfigToml } from "./config-toml.js";
 import { forwardDaemonLog } from "./daemon-log.js";
@@ -29,6 +31,7 @@ import {
   superviseRunner,
 } from "./supervisor.js";
 import { systemIdFor, writeSystemIdFile } from "./system-id.js";
+import type { PendingJobSource } from "./wake.js";
 
 /** Environment variable through which the driver learns which manager task it runs in. */
 export const MANAGER_TASK_ID_ENV = "SGR_MANAGER_TASK_ID";
@@ -94,6 +97,19 @@ function boundRecord(ref: ManagerRecordRef, metrics: EmfWriter): ManagerRecord {
   };
 }
 
+/** The pending jobs scale-up records for this runner configuration, or none when the wake is turned off. */
+function pendingJobSource(settings: ManagerSettings, ref: ManagerRecordRef): PendingJobSource | undefined {
+  const { wake, name } = settings.runner;
+  if (!wake.enabled) return undefined;
+  const store = { db: ref.db, tableName: ref.tableName };
+  return {
+    pollMs: wake.pollMs,
+    read: () => readPendingJobs(store, name),
+    forget: (jobs) => forgetPendingJobs(store, name, jobs),
+    runningJobs: () => readRunningJobs(ref),
+  };
+}
+
 /** Runs the manager to the end; resolves with gitlab-runner's exit code. */
 export async function runManager(settings: ManagerSettings, deps: ManagerDeps): Promise<number> {
   const files = await writeRunnerFiles(settings);
@@ -102,6 +118,8 @@ export async function runManager(settings: ManagerSettings, deps: ManagerDeps): 
     configPath: files.configPath,
     systemId: files.systemId,
     concurrent: settings.runner.concurrent,
+    checkIntervalSeconds: settings.runner.checkIntervalSeconds,
+    wake: settings.runner.wake.enabled,
     cache: settings.resources.cacheBucketName ? "s3" : "none",
     taskArn: deps.taskArn,
   });
@@ -131,6 +149,7 @@ export async function runManager(settings: ManagerSettings, deps: ManagerDeps): 
     drainPollMs: settings.drainPollMs,
     heartbeatMs: settings.heartbeatMs,
     logger: deps.logger,
+    wake: pendingJobSource(settings, ref),
   }).finally(() => daemonLog.stop());
   return code;
 }

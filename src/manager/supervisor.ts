@@ -5,9 +5,13 @@
  *
  * Drain triggers: a signal to the manager, or the manager's record turning DRAINING/STOPPED in the state table
  * (the scheduler's idle stop). State-table trouble is logged and retried, never a reason to stop the runner.
+ * With a wake source, a pending job starts a new gitlab-runner generation while the runner idles (wake.ts,
+ * generations.ts); the manager's exit code is the last generation's.
  */
 import { constants } from "node:os";
 import type { RecordState } from "../state/manager-record.js";
+import { RunnerGenerations } from "./generations.js";
+import { type PendingJobSource, pendingJobWatcher } from "./wake.js";
 
 export interface ChildExit {
   code: number | null;
@@ -49,6 +53,8 @@ export interface SuperviseOptions {
   heartbeatMs: number;
   logger: SupervisorLogger;
   now?: () => number;
+  /** Pending jobs that wake an idle gitlab-runner (wake.ts); without it the runner polls at its check interval. */
+  wake?: PendingJobSource;
 }
 
 /** Signals that mean "stop": all become a graceful drain. */
@@ -84,7 +90,7 @@ export async function superviseRunner(options: SuperviseOptions): Promise<number
   }
   if (initial === "MISSING") logger.warn("manager record not found yet; will retry (scale-up writes it)");
 
-  const child = options.startRunner();
+  const child = new RunnerGenerations(options.startRunner);
   let registered = initial === "RUNNING";
   let draining = false;
 
@@ -143,17 +149,49 @@ export async function superviseRunner(options: SuperviseOptions): Promise<number
   });
   const pollTimer = setInterval(poll, options.drainPollMs);
   const heartbeatTimer = setInterval(beat, options.heartbeatMs);
+  const wake = watchPendingJobs(options, child, () => draining);
 
-  const exit = await child.exited;
+  const exit = await child.exited();
   clearInterval(pollTimer);
   clearInterval(heartbeatTimer);
+  const wakeCall = wake.stop();
   for (const sig of DRAIN_SIGNALS) options.signals.off(sig, onSignal);
-  await Promise.all([selfDrainWrite, tableCall]);
+  await Promise.all([selfDrainWrite, tableCall, wakeCall]);
 
   const reason = describeExit(exit);
   logger.info(reason, { drained: draining });
   await markStoppedAtExit(options, reason, now);
   return exitCodeOf(exit);
+}
+
+/** Reads the pending jobs every `wake.pollMs`, one read at a time; `stop` resolves once the last read is done. */
+function watchPendingJobs(
+  { wake, logger }: SuperviseOptions,
+  generations: RunnerGenerations,
+  draining: () => boolean,
+): { stop(): Promise<void> } {
+  if (!wake) return { stop: async () => undefined };
+  const poll = pendingJobWatcher(
+    wake,
+    { mayWake: () => !draining() && generations.retiringCount === 0, wake: () => generations.renew() },
+    logger,
+  );
+  let inFlight: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    inFlight ??= poll()
+      .catch((err: unknown) =>
+        logger.warn("reading pending jobs failed; will retry", { error: errorText(err) }),
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
+  }, wake.pollMs);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));

@@ -10,9 +10,11 @@ import { GetCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dy
 import { deleteSlotOfTask } from "./slots.js";
 import {
   isConditionalFailure,
+  type ManagerItem,
   type ManagerState,
   managerSk,
   runnerPk,
+  runningJobIdsOf,
   type StateDb,
   taskIdOf,
 } from "./table.js";
@@ -45,6 +47,19 @@ export async function readManagerState(ref: ManagerRecordRef): Promise<RecordSta
   const item = out.Item as { state?: ManagerState; taskArn?: string } | undefined;
   if (!item?.state || item.taskArn !== ref.taskArn) return "MISSING";
   return item.state;
+}
+
+/** How many jobs the driver has running on this manager (the `runningJobIds` set); 0 when the record has none. */
+export async function readRunningJobs(ref: ManagerRecordRef): Promise<number> {
+  const out = await ref.db.send(
+    new GetCommand({
+      TableName: ref.tableName,
+      Key: keyOf(ref),
+      ConsistentRead: true,
+      ProjectionExpression: "runningJobIds",
+    }),
+  );
+  return runningJobIdsOf((out.Item as Pick<ManagerItem, "runningJobIds"> | undefined) ?? {}).length;
 }
 
 /**

@@ -18,6 +18,8 @@ export const SLOT_SK = "SLOT";
 export const MANAGER_SK_PREFIX = "MANAGER#";
 export const JOB_SK = "JOB";
 export const PENDING_PK = "PENDING";
+/** Jobs pending for a running manager of a runner configuration (pending-wake.ts). */
+export const WAKE_SK = "WAKE";
 /** The scheduler's lease (lease.ts): one item, so one period runs at a time. */
 export const SCHEDULER_LEASE_KEY = { pk: "SCHEDULER", sk: "LEASE" } as const;
 /** The janitor's task-definition sweep cursor (janitor-cursor.ts): the last family a run finished. */

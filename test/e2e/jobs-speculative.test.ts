@@ -177,7 +177,8 @@ describe("speculative job-task start", () => {
         (ADOPT_DEADLINE_SECONDS + 120) * 1000,
       );
       const ranFor = (stopped.reachedAt.STOPPED ?? 0) - (stopped.reachedAt.RUNNING ?? 0);
-      expect(ranFor).toBeGreaterThanOrEqual((ADOPT_DEADLINE_SECONDS - 5) * 1000);
+      const why = `${stopped.task.stopCode}: ${stopped.task.stoppedReason}; helper log:\n${await helperLog(stopped.task.taskArn!)}`;
+      expect(ranFor, why).toBeGreaterThanOrEqual((ADOPT_DEADLINE_SECONDS - 5) * 1000);
       expect(stopped.task.stopCode).toBe("EssentialContainerExited");
       const helper = stopped.task.containers?.find((c) => c.name === "helper");
       expect(helper?.exitCode).toBe(0);

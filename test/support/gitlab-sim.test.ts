@@ -148,3 +148,69 @@ describe("GitLab simulator", () => {
     expect(parseMultipartFile("application/json", body)).toBeUndefined();
   });
 });
+
+describe("GitLab simulator's long polling modes", () => {
+  const request = (target: GitLabSim, token: string, lastUpdate?: string) =>
+    fetch(`${target.url}/api/v4/jobs/request`, json({ token, last_update: lastUpdate }));
+
+  it("workhorse: holds a request carrying the current queue value, answers 204 without a value when a job arrives, and the next request gets the job", async () => {
+    const workhorse = await new GitLabSim({ longPolling: "workhorse", longPollMs: 5_000 }).start();
+    try {
+      const token = workhorse.addRunner();
+      const first = await request(workhorse, token);
+      expect(first.status).toBe(204);
+      expect(first.headers.get("gitlab-ci-builds-polling")).toBe("yes");
+      const value = first.headers.get("x-gitlab-last-update") ?? "";
+      expect(value).toMatch(/^[0-9a-f]+$/);
+
+      const sentAt = Date.now();
+      const held = request(workhorse, token, value);
+      await new Promise((r) => setTimeout(r, 300));
+      const job = workhorse.enqueue({ name: "arrives", script: ["true"] });
+      const released = await held;
+      expect(released.status).toBe(204);
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - sentAt).toBeLessThan(5_000);
+      expect(released.headers.get("x-gitlab-last-update")).toBeNull();
+      expect(job.assignedAt).toBeUndefined();
+
+      // The runner still sends its old value: stale, so Workhorse passes it to Rails, which hands out the job.
+      const next = await request(workhorse, token, value);
+      expect(next.status).toBe(201);
+      expect(((await next.json()) as { id: number }).id).toBe(job.id);
+    } finally {
+      await workhorse.close();
+    }
+  });
+
+  it("workhorse: a held request with nothing queued ends after the polling duration with 204", async () => {
+    const workhorse = await new GitLabSim({ longPolling: "workhorse", longPollMs: 400 }).start();
+    try {
+      const token = workhorse.addRunner();
+      const value = (await request(workhorse, token)).headers.get("x-gitlab-last-update") ?? "";
+      const sentAt = Date.now();
+      const res = await request(workhorse, token, value);
+      expect(res.status).toBe(204);
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(390);
+      expect(res.headers.get("x-gitlab-last-update")).toBeNull();
+    } finally {
+      await workhorse.close();
+    }
+  });
+
+  it("off: answers every request at once, echoing the queue value", async () => {
+    const off = await new GitLabSim({ longPolling: "off", longPollMs: 5_000 }).start();
+    try {
+      const token = off.addRunner();
+      const value = (await request(off, token)).headers.get("x-gitlab-last-update") ?? "";
+      const sentAt = Date.now();
+      const res = await request(off, token, value);
+      expect(res.status).toBe(204);
+      expect(Date.now() - sentAt).toBeLessThan(1_000);
+      expect(res.headers.get("x-gitlab-last-update")).toBe(value);
+      expect(res.headers.get("gitlab-ci-builds-polling")).toBeNull();
+    } finally {
+      await off.close();
+    }
+  });
+});

@@ -4,8 +4,9 @@
  * `network/gitlab.go`, `network/patch_response.go`, `network/remote_job_state_response.go`, `common/spec/spec.go`).
  *
  * - `POST /api/v4/runners/verify` → 200.
- * - `POST /api/v4/jobs/request` → 201 with a job payload, or 204 with `X-GitLab-Last-Update`; an idle request is held
- *   open briefly (like Workhorse long polling) so a queued job is handed out at once.
+ * - `POST /api/v4/jobs/request` → 201 with a job payload, or 204 with `X-GitLab-Last-Update` (the runner queue value).
+ *   How an idle request is answered follows `longPolling` (GitLabSimOptions): GitLab's two modes, or an idealised
+ *   coordinator that hands a job queued later to the waiting request.
  * - `PUT /api/v4/jobs/:id` → 200 with `Job-Status`; the job stays `pending` until the runner acknowledges it with
  *   `state=running` (two-phase commit); `success`/`failed` finish it.
  * - `PATCH /api/v4/jobs/:id/trace` with `Content-Range: start-end` → 202 with `Range: 0-<size>`, or 416 with the stored
@@ -93,8 +94,22 @@ export interface RecordedRequest {
   at: number;
 }
 
+/**
+ * How GitLab answers a `jobs/request` when no job is there (docs: "Long polling"; Workhorse `internal/builds/register.go`):
+ * - `workhorse`: long polling on (GitLab.com). A request whose `last_update` equals the runner's current queue value
+ *   is held until that value changes or `longPollMs` passes, then answered 204 *without* `X-GitLab-Last-Update`: even
+ *   when a job arrived meanwhile, the runner gets it only on its next request. A request without `last_update`, or
+ *   with a stale one, goes straight to "Rails" (a job, or 204 with the new queue value).
+ * - `off`: Workhorse's polling duration is 0 (the self-managed default): every request is answered at once.
+ * - `idealised` (default): the request is held up to `longPollMs` and a job queued meanwhile is handed to it. No GitLab
+ *   does this; it keeps tests that do not measure pickup fast.
+ */
+export type LongPollingMode = "workhorse" | "off" | "idealised";
+
 export interface GitLabSimOptions {
-  /** How long an idle `jobs/request` is held open (ms). */
+  /** @default "idealised" */
+  longPolling?: LongPollingMode;
+  /** How long an idle `jobs/request` is held open (ms), in the `workhorse` and `idealised` modes. */
   longPollMs?: number;
   /** `X-GitLab-Trace-Update-Interval` sent back (seconds): small makes cancellation noticed quickly. */
   traceUpdateIntervalSeconds?: number;
@@ -116,6 +131,9 @@ const FAILURE_REASONS = [
   "data_integrity_failure",
   "job_canceled",
 ];
+
+/** Workhorse marks every `jobs/request` answer that passed its long polling. */
+const WORKHORSE_HEADERS = { "Gitlab-Ci-Builds-Polling": "yes" };
 
 const isFinal = (status: ServerJobStatus) =>
   status === "success" || status === "failed" || status === "canceled";
@@ -144,10 +162,12 @@ export class GitLabSim {
   private server: Server | undefined;
   private baseUrl = "";
   private readonly longPollMs: number;
+  readonly longPolling: LongPollingMode;
   private readonly traceInterval: number;
 
   constructor(options: GitLabSimOptions = {}) {
-    this.longPollMs = options.longPollMs ?? 2000;
+    this.longPolling = options.longPolling ?? "idealised";
+    this.longPollMs = options.longPolling === "off" ? 0 : (options.longPollMs ?? 2000);
     this.traceInterval = options.traceUpdateIntervalSeconds ?? 1;
   }
 
@@ -217,9 +237,10 @@ export class GitLabSim {
     return job;
   }
 
-  /** Lets a held job be handed out, at once to a waiting `jobs/request`. */
+  /** Lets a held job be handed out (GitLab ticks the runner queue, as for a new job). */
   release(job: SimJob): void {
     job.held = false;
+    this.queueVersion = randomBytes(8).toString("hex");
     for (const wake of [...this.waiters]) wake();
   }
 
@@ -339,12 +360,40 @@ export class GitLabSim {
       info?: { features?: Record<string, boolean> };
     };
     const token = body.token ?? headerOf(req, "runner-token");
+    if (this.longPolling === "workhorse" && token && body.last_update === this.queueVersion) {
+      // Workhorse watches the queue value and answers itself: 204, no new value, no job (the runner asks again).
+      await this.waitForQueueChange(
+        Date.now() + this.longPollMs,
+        req,
+        () => this.queueVersion !== body.last_update,
+      );
+      return this.reply(req, res, 204, undefined, WORKHORSE_HEADERS);
+    }
     if (!token || !this.runnerTokens.has(token))
       return this.reply(req, res, 403, { message: "403 Forbidden" });
     this.lastRunnerFeatures = body.info?.features;
-    const deadline = Date.now() + this.longPollMs;
     let job = this.takeJob(token);
-    while (!job && Date.now() < deadline && !req.destroyed) {
+    if (this.longPolling === "idealised") {
+      const deadline = Date.now() + this.longPollMs;
+      while (!job && Date.now() < deadline && !req.socket.destroyed && this.server?.listening) {
+        await this.waitForQueueChange(deadline, req, () => true);
+        job = this.takeJob(token);
+      }
+    }
+    const polling = this.longPolling === "workhorse" ? WORKHORSE_HEADERS : {};
+    if (!job)
+      return this.reply(req, res, 204, undefined, { ...polling, "X-GitLab-Last-Update": this.queueVersion });
+    job.assignedAt = Date.now();
+    this.reply(req, res, 201, jobPayload(job, this.url), polling);
+  }
+
+  /** Resolves at the next queue change for which `changed()` holds, at `deadline`, or when the request or server goes. */
+  private async waitForQueueChange(
+    deadline: number,
+    req: IncomingMessage,
+    changed: () => boolean,
+  ): Promise<void> {
+    while (Date.now() < deadline && !req.socket.destroyed && this.server?.listening) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -354,12 +403,8 @@ export class GitLabSim {
         const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
         this.waiters.add(wake);
       });
-      if (!this.server?.listening) break;
-      job = this.takeJob(token);
+      if (changed()) return;
     }
-    if (!job) return this.reply(req, res, 204, undefined, { "X-GitLab-Last-Update": this.queueVersion });
-    job.assignedAt = Date.now();
-    this.reply(req, res, 201, jobPayload(job, this.url));
   }
 
   private takeJob(runnerToken: string): SimJob | undefined {

@@ -31,6 +31,7 @@ import { type JobHooks, sendJobHooks } from "../../support/gitlab-job-hooks.js";
 import {
   type GitLabSim,
   type JobDefinition,
+  type LongPollingMode,
   GitLabSim as Sim,
   type SimJob,
 } from "../../support/gitlab-sim.js";
@@ -55,6 +56,8 @@ export interface WorldOptions {
   profile?: ProfileName | PhaseDelays;
   /** Changes to the runner configuration the stack is synthesized from (name, tags, sizes, idle timeout…). */
   runner?: Record<string, unknown>;
+  /** How GitLab answers an idle jobs/request (GitLabSim's LongPollingMode). @default "idealised" */
+  longPolling?: LongPollingMode;
   /** How long the simulator holds an idle jobs/request open (ms). @default 2000 */
   longPollMs?: number;
   /** Files of the project's repository (served over smart HTTP); jobs clone it unless they name another. */
@@ -207,7 +210,10 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   };
 
   try {
-    const sim = await new Sim({ longPollMs: options.longPollMs ?? 2_000 }).start();
+    const sim = await new Sim({
+      longPolling: options.longPolling,
+      longPollMs: options.longPollMs ?? 2_000,
+    }).start();
     stops.push(() => sim.close());
     const runnerToken = sim.addRunner();
     const repo = await serveGitRepo(
