@@ -1,7 +1,9 @@
 /**
  * Queue-to-start of the whole product (test/e2e/world), with the local Fargate's `realistic` delay profile, in both
- * GitLab modes (long polling off, and Workhorse long polling of 50 s as on GitLab.com): a cold job (no manager
- * running) and then a warm one (the manager from the cold job still up, idle), each split by phase:
+ * GitLab modes (long polling off, and Workhorse long polling of 50 s as on GitLab.com): a cold job of a name never
+ * seen (no manager running, no recipe: two starts in a row), then — its manager stopped — a cold job of the same
+ * name (scale-up starts its task speculatively from the recipe the first one left), then warm ones of that name
+ * (the manager from the cold job still up, idle), each split by phase:
  *   webhook   job queued → the pending Job Hook answered by the webhook Function URL
  *   event     → the event delivered by the pending-job rule to scale-up
  *   scale-up  → scale-up returned (it started the manager task, or recorded the job for the running one)
@@ -13,10 +15,12 @@
  * task. Warm is measured three times (the median job's phases are shown, and every job's queued → requested). The
  * goals (cold ≤ floor + 5 s, warm ≤ floor + 2 s) print PASS or MISS with the ratio total / floor; the cold
  * path's two starts in a row are shown too. Between the two jobs the idle manager's job requests are counted: the
- * calm request rate. `SGR_BENCH_WAKE=off` turns the wake off (config `wake.enabled`), for a before/after comparison.
+ * calm request rate. `SGR_BENCH_WAKE=off` turns the wake off (config `wake.enabled`) and `SGR_BENCH_SPECULATIVE=off`
+ * the speculative start (`jobs.speculativeStart.enabled`), for before/after comparisons.
  * Standalone: `tsx bench/e2e.bench.ts` (starts its own moto when AWS_ENDPOINT_URL is unset).
  */
 import { pathToFileURL } from "node:url";
+import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { jobTaskOf, jobTaskStopped } from "../test/e2e/world/jobs.js";
 import { startWorld, type World } from "../test/e2e/world/world.js";
 import type { LongPollingMode, SimJob } from "../test/support/gitlab-sim.js";
@@ -25,6 +29,8 @@ import { type MotoServer, motoEnv, startMoto } from "../test/support/moto.js";
 import { type BenchRow, type BenchSuite, median } from "./types.js";
 
 const SCRIPT_MARKER = "queue-to-start-first-byte";
+/** Every measured job has this name, so all but the first find the recipe its name left. */
+const JOB_NAME = "build";
 
 /** Workhorse's polling duration on GitLab.com and in GitLab's docs. */
 const WORKHORSE_POLLING_MS = 50_000;
@@ -62,11 +68,16 @@ function firstScriptByte(world: World, job: SimJob): number {
   return new Date(stamp).getTime();
 }
 
-async function measure(world: World, name: string, cold: boolean): Promise<Phases> {
+async function measure(world: World, label: string, cold: boolean): Promise<Phases> {
   const queuedAt = Date.now();
-  const job = world.sendJob({ name, script: [`echo ${SCRIPT_MARKER}`], image: "debian:bookworm-slim" });
+  const job = world.sendJob({
+    name: JOB_NAME,
+    script: [`echo ${SCRIPT_MARKER}`],
+    image: "debian:bookworm-slim",
+  });
   await world.waitForJob(job, 600_000);
-  if (job.final?.state !== "success") throw new Error(`${name} job ended ${job.final?.state}`);
+  const name = `${label} job ${job.id}`;
+  if (job.final?.state !== "success") throw new Error(`${name} ended ${job.final?.state}`);
   await jobTaskStopped(world, job, 120_000);
   await world.routing.idle();
   const pending = world.hooks.deliveries.find((d) => d.jobId === job.id && d.status === "pending");
@@ -74,7 +85,7 @@ async function measure(world: World, name: string, cold: boolean): Promise<Phase
     (i) => i.function === world.lambdas["scale-up"].name && i.detail.jobId === job.id,
   );
   const jobTask = jobTaskOf(world, job);
-  const manager = world.managers()[0];
+  const manager = world.managers().at(-1);
   if (!pending || !scaleUp?.attempts[0] || !jobTask || !manager || job.assignedAt === undefined) {
     throw new Error(`${name}: a phase left no trace`);
   }
@@ -134,25 +145,54 @@ async function calmRequestRate(world: World): Promise<number> {
   return ((count() - before) * 60_000) / CALM_WINDOW_MS;
 }
 
-async function measureMode(longPolling: LongPollingMode, wake: boolean): Promise<BenchRow[]> {
+/** Stops the running managers as an operator would (StopTask) and waits until they are STOPPED: the next job is cold. */
+async function stopManagers(world: World): Promise<void> {
+  const ecs = new ECSClient({ endpoint: world.fargate.endpoint });
+  try {
+    for (const { task } of world.managers().filter((m) => m.task.lastStatus !== "STOPPED")) {
+      await ecs.send(
+        new StopTaskCommand({ cluster: task.clusterArn, task: task.taskArn, reason: "benchmark" }),
+      );
+      await world.fargate.waitFor(task.taskArn!, "STOPPED", 150_000);
+    }
+  } finally {
+    ecs.destroy();
+  }
+}
+
+interface Switches {
+  wake: boolean;
+  speculative: boolean;
+}
+
+async function measureMode(longPolling: LongPollingMode, switches: Switches): Promise<BenchRow[]> {
   const world = await startWorld({
     profile: "realistic",
     longPolling,
     longPollMs: WORKHORSE_POLLING_MS,
-    runner: { wake: { enabled: wake } },
+    runner: {
+      wake: { enabled: switches.wake },
+      jobs: { speculativeStart: { enabled: switches.speculative } },
+    },
   });
   try {
+    const unseen = await measure(world, "cold, name unseen", true);
+    await stopManagers(world);
     const cold = await measure(world, "cold", true);
     const calm = await calmRequestRate(world);
     const warm: Phases[] = [];
     for (let i = 0; i < WARM_JOBS; i++) {
       await new Promise((r) => setTimeout(r, Math.random() * 3_000));
-      warm.push(await measure(world, `warm-${i + 1}`, false));
+      warm.push(await measure(world, `warm ${i + 1}`, false));
     }
     const typical = [...warm].sort((a, b) => a.total - b.total)[Math.floor(warm.length / 2)]!;
     const requested = warm.map((w) => w.phases.find((p) => p.label === "requested")?.at ?? Number.NaN);
-    const mode = `long polling ${longPolling === "workhorse" ? "on" : "off"}${wake ? "" : ", no wake"}:`;
+    const off = [switches.wake ? "" : ", no wake", switches.speculative ? "" : ", no speculative start"].join(
+      "",
+    );
+    const mode = `long polling ${longPolling === "workhorse" ? "on" : "off"}${off}:`;
     return [
+      ...rows(`${mode} cold, first job of its name`, unseen, GOAL_MARGIN_MS.cold),
       ...rows(`${mode} cold`, cold, GOAL_MARGIN_MS.cold),
       { metric: `${mode} idle jobs/request`, value: `${calm.toFixed(1)} per minute` },
       {
@@ -174,10 +214,13 @@ const suite: BenchSuite = {
       moto = await startMoto();
       Object.assign(process.env, motoEnv(moto.endpoint));
     }
-    const wake = process.env.SGR_BENCH_WAKE !== "off";
+    const switches = {
+      wake: process.env.SGR_BENCH_WAKE !== "off",
+      speculative: process.env.SGR_BENCH_SPECULATIVE !== "off",
+    };
     try {
       const table: BenchRow[] = [];
-      for (const mode of ["off", "workhorse"] as const) table.push(...(await measureMode(mode, wake)));
+      for (const mode of ["off", "workhorse"] as const) table.push(...(await measureMode(mode, switches)));
       return table;
     } finally {
       await moto?.stop();

@@ -10,7 +10,7 @@ import type { World } from "./world.js";
 export function jobTaskOf(world: World, job: SimJob): TaskRecord | undefined {
   return world
     .jobTasks()
-    .find((t) => t.task.tags?.some((tag) => tag.key === "sgr:job-id" && tag.value === String(job.id)));
+    .findLast((t) => t.task.tags?.some((tag) => tag.key === "sgr:job-id" && tag.value === String(job.id)));
 }
 
 /** Waits until the job's task is STOPPED (the driver stops it in the job's cleanup, after the final update). */

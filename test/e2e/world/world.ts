@@ -126,14 +126,16 @@ function worldConfig(
         idleTimeoutSeconds: 60,
         minRunningSeconds: 0,
         manager: { cpu: 512, memoryMiB: 1024, capacity: "FARGATE", architecture: "x86_64" },
+        ...runner,
+        // Job settings: these defaults, each of which a world may change alone.
         jobs: {
           defaultImage: "debian:bookworm-slim",
           defaultSize: { cpu: 256, memoryMiB: 512, ephemeralStorageGiB: 21 },
           capacity: "FARGATE",
           architectures: ["x86_64"],
           defaultArchitecture: "x86_64",
+          ...(runner.jobs as Record<string, unknown> | undefined),
         },
-        ...runner,
       },
     ],
     schedulePeriodMinutes: 1,
