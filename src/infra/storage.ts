@@ -40,13 +40,17 @@ export class Storage extends Construct {
       removalPolicy: props.removalPolicy,
     });
 
-    this.cacheBucket = new s3.Bucket(this, "CacheBucket", {
+    // What both private buckets share: encrypted, TLS only, no public access, owner-enforced, unversioned.
+    const privateBucket = {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: false,
       removalPolicy: props.removalPolicy,
+    };
+    this.cacheBucket = new s3.Bucket(this, "CacheBucket", {
+      ...privateBucket,
       ...(props.cacheAccessLogsBucket
         ? { serverAccessLogsBucket: props.cacheAccessLogsBucket, serverAccessLogsPrefix: "runner-cache/" }
         : {}),
@@ -59,12 +63,7 @@ export class Storage extends Construct {
       ],
     });
     this.channelSecretsBucket = new s3.Bucket(this, "ChannelSecretsBucket", {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: false,
-      removalPolicy: props.removalPolicy,
+      ...privateBucket,
       // A secret file is needed for minutes: one left by a task nobody adopted goes after a day.
       lifecycleRules: [{ id: "expire-secret-files", expiration: Duration.days(1) }],
     });

@@ -67,15 +67,7 @@ const jobs = useJobsWorld({
   repository: { Dockerfile: example("Dockerfile"), "hello.sh": example("hello.sh") },
   managedInstances: { instanceStartMs: INSTANCE_START_MS },
   runner: {
-    jobs: {
-      defaultImage: "debian:bookworm-slim",
-      defaultSize: { cpu: 256, memoryMiB: 512, ephemeralStorageGiB: 21 },
-      capacity: "FARGATE",
-      architectures: ["x86_64"],
-      defaultArchitecture: "x86_64",
-      managedInstances: { enabled: true },
-      allowPrivileged: true,
-    },
+    jobs: { managedInstances: { enabled: true }, allowPrivileged: true },
   },
 });
 
