@@ -61,7 +61,8 @@ export function useJobsWorld(options: WorldOptions = {}): JobsWorld {
     get images() {
       return current().images;
     },
-    send: (definition) => current().send(definition),
+    // Every argument forwarded: a dropped `held` would hand the job out at once.
+    send: (...args) => current().send(...args),
   };
 }
 
