@@ -27,14 +27,7 @@ const ADOPT_DEADLINE_SECONDS = 45;
 
 const jobs = useJobsWorld({
   runner: {
-    jobs: {
-      defaultImage: "debian:bookworm-slim",
-      defaultSize: { cpu: 256, memoryMiB: 512, ephemeralStorageGiB: 21 },
-      capacity: "FARGATE",
-      architectures: ["x86_64"],
-      defaultArchitecture: "x86_64",
-      speculativeStart: { enabled: true, adoptDeadlineSeconds: ADOPT_DEADLINE_SECONDS },
-    },
+    jobs: { speculativeStart: { enabled: true, adoptDeadlineSeconds: ADOPT_DEADLINE_SECONDS } },
   },
 });
 
