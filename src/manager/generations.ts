@@ -4,7 +4,7 @@
  * a new generation: a fresh gitlab-runner that asks at once, while the old one gets SIGQUIT — it asks for nothing
  * more and finishes whatever it holds, even a job handed to it in that very moment. No job is lost.
  */
-import type { ChildExit, RunnerChild } from "./supervisor.js";
+import type { ChildExit, RunnerChild } from "./runner-child.js";
 
 export class RunnerGenerations {
   private current: RunnerChild;

@@ -1,7 +1,7 @@
 /** Starts `gitlab-runner run` as a child whose output goes straight to the container's log. */
 import { spawn } from "node:child_process";
+import type { ChildExit, RunnerChild } from "./runner-child.js";
 import { RUNNER_TOKEN_ENV } from "./settings.js";
-import type { ChildExit, RunnerChild } from "./supervisor.js";
 
 export interface RunnerCommand {
   binary: string;

@@ -11,18 +11,10 @@
 import { constants } from "node:os";
 import type { RecordState } from "../state/manager-record.js";
 import { RunnerGenerations } from "./generations.js";
+import type { ChildExit, RunnerChild, SupervisorLogger } from "./runner-child.js";
 import { type PendingJobSource, pendingJobWatcher } from "./wake.js";
 
-export interface ChildExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** The gitlab-runner process, as the supervisor sees it. */
-export interface RunnerChild {
-  signal(sig: NodeJS.Signals): void;
-  exited: Promise<ChildExit>;
-}
+export type { ChildExit, RunnerChild, SupervisorLogger };
 
 /** The manager's record, bound to this task (src/state/manager-record.ts). */
 export interface ManagerRecord {
@@ -36,13 +28,6 @@ export interface ManagerRecord {
 export interface SignalSource {
   on(event: NodeJS.Signals, listener: (sig: NodeJS.Signals) => void): unknown;
   off(event: NodeJS.Signals, listener: (sig: NodeJS.Signals) => void): unknown;
-}
-
-/** The slice of the Powertools logger the supervisor uses (tests pass a recording fake). */
-export interface SupervisorLogger {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
 export interface SuperviseOptions {

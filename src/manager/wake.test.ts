@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RunnerGenerations } from "./generations.js";
-import type { ChildExit, RunnerChild } from "./supervisor.js";
+import type { ChildExit, RunnerChild } from "./runner-child.js";
 import { type PendingJobSource, pendingJobWatcher } from "./wake.js";
 
 class FakeChild implements RunnerChild {

@@ -5,7 +5,7 @@
  * right after each job it receives, and otherwise at its check interval; a wake then would run jobs beyond
  * `concurrent` in the retiring generation.
  */
-import type { SupervisorLogger } from "./supervisor.js";
+import type { SupervisorLogger } from "./runner-child.js";
 
 export interface PendingJobSource {
   /** Milliseconds between reads (config `wake.pollMs`). */

@@ -1,0 +1,22 @@
+/**
+ * What the supervisor, the runner generations and the wake share: a gitlab-runner process as they see it, and the
+ * slice of the logger they use. A module of its own so none of them imports another just for its types.
+ */
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The gitlab-runner process, as the supervisor sees it. */
+export interface RunnerChild {
+  signal(sig: NodeJS.Signals): void;
+  exited: Promise<ChildExit>;
+}
+
+/** The slice of the Powertools logger the supervisor uses (tests pass a recording fake). */
+export interface SupervisorLogger {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
