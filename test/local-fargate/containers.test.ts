@@ -300,9 +300,16 @@ describe("container settings", () => {
   });
 
   it("pidMode task shares one PID namespace between the containers; without it each has its own", async () => {
+    // Both stay up a while: a namespace's inode number is reused once it is gone, so two containers that never
+    // overlapped could show the same number without sharing anything.
     const containers = [
-      { name: "one", image: bed.images.busybox, essential: false, ...sh("readlink /proc/self/ns/pid") },
-      { name: "two", image: bed.images.busybox, ...sh("readlink /proc/self/ns/pid") },
+      {
+        name: "one",
+        image: bed.images.busybox,
+        essential: false,
+        ...sh("readlink /proc/self/ns/pid; sleep 3"),
+      },
+      { name: "two", image: bed.images.busybox, ...sh("readlink /proc/self/ns/pid; sleep 3") },
     ];
     const shared = await bed.register(containers, { pidMode: "task" });
     const separate = await bed.register(containers);
