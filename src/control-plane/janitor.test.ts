@@ -35,6 +35,22 @@ function jobTask(id: string, runner: string, manager: string, createdAt: Date): 
   };
 }
 
+/** One janitor pass over a cluster whose tasks are `tasks` (every StopTask succeeds). */
+async function janitorOver(tasks: Task[]) {
+  const fake = new FakeEcs()
+    .on("ListTasks", () => ({ taskArns: tasks.map((t) => t.taskArn) }))
+    .on("DescribeTasks", (input) => ({
+      tasks: tasks.filter((t) => (input.tasks as string[]).includes(t.taskArn!)),
+    }))
+    .on("StopTask", () => ({}));
+  const report = await runJanitor(
+    { ecs: fake.client },
+    { config, cluster: "jobs", skipTaskDefinitions: true },
+    now,
+  );
+  return { fake, report };
+}
+
 describe("janitor: job tasks (fake ECS)", () => {
   it("stops tasks older than their runner's maxJobSeconds and leaves younger ones and foreign tasks", async () => {
     const mgr = "0".repeat(32);
@@ -51,17 +67,7 @@ describe("janitor: job tasks (fake ECS)", () => {
         createdAt: minutesAgo(9999),
       },
     ];
-    const fake = new FakeEcs()
-      .on("ListTasks", () => ({ taskArns: tasks.map((t) => t.taskArn) }))
-      .on("DescribeTasks", (input) => ({
-        tasks: tasks.filter((t) => (input.tasks as string[]).includes(t.taskArn!)),
-      }))
-      .on("StopTask", () => ({}));
-    const report = await runJanitor(
-      { ecs: fake.client },
-      { config, cluster: "jobs", skipTaskDefinitions: true },
-      now,
-    );
+    const { fake, report } = await janitorOver(tasks);
     expect(report.stoppedTasks).toEqual([
       { taskArn: arn("short-old"), reason: expect.stringMatching(/maxJobSeconds \(600 s\)/) },
       // A runner no longer configured gets the largest maxJobSeconds of the configuration.
@@ -87,17 +93,7 @@ describe("janitor: job tasks (fake ECS)", () => {
     });
     // 120 s deadline + 300 s grace = 7 minutes.
     const tasks = [speculative("stale", minutesAgo(8)), speculative("waiting", minutesAgo(6))];
-    const fake = new FakeEcs()
-      .on("ListTasks", () => ({ taskArns: tasks.map((t) => t.taskArn) }))
-      .on("DescribeTasks", (input) => ({
-        tasks: tasks.filter((t) => (input.tasks as string[]).includes(t.taskArn!)),
-      }))
-      .on("StopTask", () => ({}));
-    const report = await runJanitor(
-      { ecs: fake.client },
-      { config, cluster: "jobs", skipTaskDefinitions: true },
-      now,
-    );
+    const { fake, report } = await janitorOver(tasks);
     expect(report.stoppedTasks).toEqual([
       {
         taskArn: arn("stale"),
@@ -105,6 +101,7 @@ describe("janitor: job tasks (fake ECS)", () => {
           "serverless-gitlab-runner janitor: speculative job task not adopted within its deadline (120 s)",
       },
     ]);
+    expect(fake.callsOf("StopTask").map((c) => c.task)).toEqual([arn("stale")]);
   });
 
   it("asks for a manager missing from the listing before calling it gone, and keeps going after a failed stop", async () => {

@@ -8,56 +8,17 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
-import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { registryAddress } from "../../scripts/containers/env.js";
 import { taskCost } from "../../src/observability/cost.js";
 import { METRICS } from "../../src/observability/metric-names.js";
 import { exampleDir } from "../builders/support.js";
 import type { SimJob } from "../support/gitlab-sim.js";
-import { awslogsTarget } from "../support/local-fargate/awslogs.js";
 import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { managerLogLines } from "./world/diagnostics.js";
 import { plainTrace } from "./world/jobs.js";
-import type { World } from "./world/world.js";
 
 const INSTANCE_START_MS = 3_000;
-
-/** Every line the managers wrote to their container log (CloudWatch Logs in moto, as awslogs sends it). */
-async function managerLogLines(world: World): Promise<string[]> {
-  const ecs = new ECSClient({});
-  const logs = new CloudWatchLogsClient({});
-  try {
-    const lines: string[] = [];
-    for (const manager of world.managers()) {
-      const { taskDefinition } = await ecs.send(
-        new DescribeTaskDefinitionCommand({ taskDefinition: manager.task.taskDefinitionArn }),
-      );
-      const container = taskDefinition?.containerDefinitions?.[0];
-      const taskId = manager.task.taskArn!.split("/").pop()!;
-      const target = awslogsTarget(container?.logConfiguration, container?.name ?? "", taskId);
-      if (!target) throw new Error(`the manager task ${taskId} has no awslogs configuration`);
-      let token: string | undefined;
-      for (;;) {
-        const out = await logs.send(
-          new GetLogEventsCommand({
-            logGroupName: target.group,
-            logStreamName: target.stream,
-            startFromHead: true,
-            nextToken: token,
-          }),
-        );
-        lines.push(...(out.events ?? []).map((event) => event.message ?? ""));
-        if (!out.nextForwardToken || out.nextForwardToken === token || !out.events?.length) break;
-        token = out.nextForwardToken;
-      }
-    }
-    return lines;
-  } finally {
-    ecs.destroy();
-    logs.destroy();
-  }
-}
 
 let dind: SimJob;
 let plainDind: SimJob;

@@ -11,15 +11,9 @@
  */
 import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { SimJob } from "../support/gitlab-sim.js";
+import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
 import type { TaskRecord } from "../support/local-fargate/index.js";
-import {
-  expectJobTasksStopped,
-  jobTasksOf,
-  stopManagers,
-  useJobsWorld,
-  WORLD_START_TIMEOUT_MS,
-} from "./jobs-support.js";
+import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
 import { plainTrace } from "./world/jobs.js";
 
 const CASE_TIMEOUT_MS = 15 * 60_000;
@@ -74,19 +68,33 @@ async function speculativeTaskOf(job: SimJob, timeoutMs = 240_000): Promise<Task
   throw new Error(`no speculative task started for job ${job.id} (${job.definition.name})`);
 }
 
+/** Queues the job held (pending, not handed out) and resolves with it once its speculative task runs. */
+async function heldUntilSpeculative(
+  definition: JobDefinition,
+): Promise<{ job: SimJob; speculative: TaskRecord }> {
+  const job = jobs.send(definition, { held: true });
+  return { job, speculative: await speculativeTaskOf(job) };
+}
+
+/** Hands the held job out and waits for it; it must succeed. Resolves with its trace. */
+async function releaseAndSucceed(job: SimJob): Promise<string> {
+  jobs.world.sim.release(job);
+  await jobs.world.waitForJob(job, 600_000);
+  const trace = plainTrace(jobs.world, job);
+  expect(job.final?.state, trace).toBe("success");
+  return trace;
+}
+
 describe("speculative job-task start", () => {
   it(
     "hit: the waiting task is adopted and the job runs in it, the job's only task",
     async () => {
-      const job = jobs.send(
-        { name: "spec-hit", image: jobs.images.debian.name, script: ["echo ran-in-adopted"] },
-        { held: true },
-      );
-      const speculative = await speculativeTaskOf(job);
-      jobs.world.sim.release(job);
-      await jobs.world.waitForJob(job, 600_000);
-      const trace = plainTrace(jobs.world, job);
-      expect(job.final?.state, trace).toBe("success");
+      const { job, speculative } = await heldUntilSpeculative({
+        name: "spec-hit",
+        image: jobs.images.debian.name,
+        script: ["echo ran-in-adopted"],
+      });
+      const trace = await releaseAndSucceed(job);
       expect(trace).toContain("ran-in-adopted");
       expect(trace).toContain(`Adopted job task ${speculative.task.taskArn}`);
       expect(jobTasksOf(jobs.world, job).map((t) => t.task.taskArn)).toEqual([speculative.task.taskArn]);
@@ -102,20 +110,13 @@ describe("speculative job-task start", () => {
   it(
     "miss: a job that now needs another size stops the waiting task with the reason and runs in the right one",
     async () => {
-      const job = jobs.send(
-        {
-          name: "spec-miss",
-          image: jobs.images.debian.name,
-          variables: { SGR_MEMORY: "1Gi" },
-          script: ["echo ran-in-replacement"],
-        },
-        { held: true },
-      );
-      const speculative = await speculativeTaskOf(job);
-      jobs.world.sim.release(job);
-      await jobs.world.waitForJob(job, 600_000);
-      const trace = plainTrace(jobs.world, job);
-      expect(job.final?.state, trace).toBe("success");
+      const { job, speculative } = await heldUntilSpeculative({
+        name: "spec-miss",
+        image: jobs.images.debian.name,
+        variables: { SGR_MEMORY: "1Gi" },
+        script: ["echo ran-in-replacement"],
+      });
+      const trace = await releaseAndSucceed(job);
       expect(trace).toContain("ran-in-replacement");
       expect(trace).toMatch(
         /Stopped the job task started ahead of the job \(speculative job task not adopted: its size/,
@@ -135,23 +136,21 @@ describe("speculative job-task start", () => {
   it(
     "two pending jobs of the same name: each gets its own task, and each adopts its own",
     async () => {
-      const twins = [1, 2].map((n) =>
-        jobs.send(
-          { name: "spec-twice", image: jobs.images.debian.name, script: [`echo twice-${n}`] },
-          { held: true },
+      const twins = await Promise.all(
+        [1, 2].map((n) =>
+          heldUntilSpeculative({
+            name: "spec-twice",
+            image: jobs.images.debian.name,
+            script: [`echo twice-${n}`],
+          }),
         ),
       );
-      const speculative = await Promise.all(twins.map((job) => speculativeTaskOf(job)));
-      expect(new Set(speculative.map((t) => t.task.taskArn)).size).toBe(2);
-      for (const job of twins) jobs.world.sim.release(job);
-      await Promise.all(twins.map((job) => jobs.world.waitForJob(job, 600_000)));
-      twins.forEach((job, i) => {
-        expect(job.final?.state, plainTrace(jobs.world, job)).toBe("success");
-        expect(jobTasksOf(jobs.world, job).map((t) => t.task.taskArn)).toEqual([
-          speculative[i]!.task.taskArn,
-        ]);
-      });
-      for (const job of twins) await expectJobTasksStopped(jobs.world, job);
+      expect(new Set(twins.map(({ speculative }) => speculative.task.taskArn)).size).toBe(2);
+      await Promise.all(twins.map(({ job }) => releaseAndSucceed(job)));
+      for (const { job, speculative } of twins) {
+        expect(jobTasksOf(jobs.world, job).map((t) => t.task.taskArn)).toEqual([speculative.task.taskArn]);
+        await expectJobTasksStopped(jobs.world, job);
+      }
     },
     CASE_TIMEOUT_MS,
   );
@@ -159,11 +158,11 @@ describe("speculative job-task start", () => {
   it(
     "nobody adopts: the task's agent exits at its deadline and the task stops by itself",
     async () => {
-      const job = jobs.send(
-        { name: "spec-unclaimed", image: jobs.images.debian.name, script: ["echo never"] },
-        { held: true },
-      );
-      const speculative = await speculativeTaskOf(job);
+      const { job, speculative } = await heldUntilSpeculative({
+        name: "spec-unclaimed",
+        image: jobs.images.debian.name,
+        script: ["echo never"],
+      });
       const stopped = await jobs.world.fargate.waitFor(
         speculative.task.taskArn!,
         "STOPPED",
@@ -185,7 +184,7 @@ describe("speculative job-task start", () => {
   it(
     "cold: with no manager running, the job's task starts alongside the manager and is adopted",
     async () => {
-      await stopManagers(jobs.world);
+      await jobs.world.stopManagers("stopped by an operator");
       const before = jobs.world.managers().length;
       const job = jobs.send({
         name: "spec-hit",

@@ -6,13 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { JobDefinition } from "../support/gitlab-sim.js";
-import {
-  expectJobTasksStopped,
-  jobTasksOf,
-  stopManagers,
-  useJobsWorld,
-  waitForTrace,
-} from "./jobs-support.js";
+import { expectJobTasksStopped, jobTasksOf, useJobsWorld, waitForTrace } from "./jobs-support.js";
 import { plainTrace } from "./world/jobs.js";
 
 /** Each case starts tasks (and a manager) and waits for jobs: minutes on two cores. */
@@ -103,7 +97,7 @@ describe("Fargate Spot", () => {
       expect(manager?.task.capacityProviderName).toBe("FARGATE");
       // The first manager started on on-demand (no Spot then); the next one is on Spot: interrupt that one.
       jobsWorld.world.fargate.faults.reset();
-      await stopManagers(jobsWorld.world);
+      await jobsWorld.world.stopManagers("stopped by an operator");
 
       await succeeds("on-spot-manager");
       const spotManager = jobsWorld.world.managers().find((m) => m.task.lastStatus !== "STOPPED");

@@ -2,7 +2,6 @@
  * What the end-to-end job files share: a world whose jobs can name the job images, and its end — every manager
  * stopped as ECS stops a task (StopTask: SIGTERM, the manager drains), then nothing left running.
  */
-import { ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { afterAll, beforeAll, expect } from "vitest";
 import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
 import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
@@ -66,31 +65,11 @@ export function useJobsWorld(options: WorldOptions = {}): JobsWorld {
   };
 }
 
-/** Stops every running manager through ECS (as an operator or a deployment would) and waits for STOPPED. */
-export async function stopManagers(world: World): Promise<void> {
-  const ecs = new ECSClient({ endpoint: world.fargate.endpoint });
-  try {
-    for (const manager of world.managers()) {
-      if (manager.task.lastStatus === "STOPPED") continue;
-      await ecs.send(
-        new StopTaskCommand({
-          cluster: manager.task.clusterArn,
-          task: manager.task.taskArn,
-          reason: "end of the test",
-        }),
-      );
-      await world.fargate.waitFor(manager.task.taskArn!, "STOPPED", 150_000);
-    }
-  } finally {
-    ecs.destroy();
-  }
-}
-
 /** The end of a world: managers stopped, every task STOPPED, no container, pod, volume or process left. */
 async function endWorld(world: World | undefined): Promise<void> {
   if (!world) return;
   try {
-    await stopManagers(world);
+    await world.stopManagers("end of the test");
     // A task is STOPPED once its containers have left (up to their stopTimeout): let every stop complete.
     for (const t of world.tasks()) await world.fargate.waitFor(t.task.taskArn!, "STOPPED", 150_000);
     await world.assertNothingLeftRunning();

@@ -16,7 +16,7 @@ import { parse } from "smol-toml";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlaneDeps } from "../../src/control-plane/deps.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import { acquireSlot, activateSlot, readSlot } from "../../src/state/slots.js";
+import { readSlot } from "../../src/state/slots.js";
 import { type ManagerItem, taskIdOf } from "../../src/state/table.js";
 import {
   createStateTable,
@@ -28,6 +28,7 @@ import {
   readRecord,
   readSlotItem,
   runnerEvents,
+  scaleUpSlot,
   startManager,
   TEST_TOKEN,
   waitFor,
@@ -37,16 +38,6 @@ const table = `sgr-manager-drain-${randomBytes(4).toString("hex")}`;
 const db = documentClient();
 let runnerCount = 0;
 const uniqueRunner = () => `mgr-${++runnerCount}-${randomBytes(3).toString("hex")}`;
-
-/** What scale-up does before the manager task starts: slot taken and activated, record STARTING. */
-async function scaleUp(runner: string, taskArn: string): Promise<void> {
-  const store = { db, tableName: table };
-  const acquired = await acquireSlot(store, runner, Date.now());
-  if (!acquired.acquired) throw new Error("slot already taken");
-  expect(
-    await activateSlot(store, runner, acquired.slot.ownerToken, { taskArn, capacity: "FARGATE" }, Date.now()),
-  ).toBe(true);
-}
 
 /** The scheduler's idle drain, through the control plane's own function. */
 async function schedulerDrain(runner: string, taskArn: string): Promise<boolean> {
@@ -68,7 +59,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("writes config.toml and the system id, marks RUNNING, heartbeats, and never hands the token around", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     const manager = await startManager({ table, runner, taskArn, drainPollMs: 200, heartbeatMs: 200 });
 
     await waitFor("record RUNNING", async () => (await recordState(runner, taskArn)) === "RUNNING");
@@ -106,7 +97,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("SIGTERM (ECS stop, Spot reclaim) becomes SIGQUIT: the running job finishes, the slot is freed, the record ends STOPPED", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     const manager = await startManager({ table, runner, taskArn, drainPollMs: 200, heartbeatMs: 200 });
     await waitFor("record RUNNING", async () => (await recordState(runner, taskArn)) === "RUNNING");
 
@@ -157,7 +148,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("the scheduler's DRAINING reaches gitlab-runner as SIGQUIT; a job assigned just before it completes", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     const manager = await startManager({ table, runner, taskArn, drainPollMs: 300, heartbeatMs: 300 });
     await waitFor("record RUNNING", async () => (await recordState(runner, taskArn)) === "RUNNING");
 
@@ -175,7 +166,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("a job assigned after DRAINING was written but before the manager saw it still completes", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     // The first poll comes 5 s after start (RUNNING is written at start, not by a poll): the drain below lands
     // well inside that window, so the job is certainly taken while the table says DRAINING and the runner
     // has not been told yet.
@@ -199,7 +190,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("a manager drained before gitlab-runner started does not start it", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     expect(await schedulerDrain(runner, taskArn)).toBe(true);
     const manager = await startManager({ table, runner, taskArn, drainPollMs: 200, heartbeatMs: 200 });
     const exit = await manager.exited;
@@ -222,7 +213,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
     // Creating it would make scale-up's `attribute_not_exists` activation fail, and scale-up would stop this task.
     expect(await readRecord(db, table, runner, taskArn)).toBeUndefined();
 
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     await waitFor("record RUNNING", async () => (await recordState(runner, taskArn)) === "RUNNING");
     manager.process.kill("SIGINT");
     expect((await manager.exited).code).toBe(0);
@@ -237,7 +228,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("exits with gitlab-runner's own exit code when the runner stops by itself, and records why", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     const manager = await startManager({
       table,
       runner,
@@ -256,7 +247,7 @@ describe("manager container (stand-in gitlab-runner)", () => {
   it("reports a gitlab-runner that cannot be started as exit code 127", async () => {
     const runner = uniqueRunner();
     const taskArn = fakeTaskArn();
-    await scaleUp(runner, taskArn);
+    await scaleUpSlot(db, table, runner, taskArn);
     const manager = await startManager({
       table,
       runner,

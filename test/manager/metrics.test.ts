@@ -12,13 +12,13 @@ import type { EmfDocument } from "../../src/observability/emf.js";
 import { emfLine } from "../../src/observability/emf.js";
 import { METRICS } from "../../src/observability/metric-names.js";
 import { type ManagerRecordRef, markRunning } from "../../src/state/manager-record.js";
-import { acquireSlot, activateSlot } from "../../src/state/slots.js";
 import {
   createStateTable,
   documentClient,
   fakeTaskArn,
   managerBundle,
   readRecord,
+  scaleUpSlot,
   startManager,
   waitFor,
 } from "./support.js";
@@ -31,16 +31,7 @@ let n = 0;
 async function scaleUp(requestedAtMs: number): Promise<ManagerRecordRef> {
   const runnerName = `met-${++n}-${randomBytes(3).toString("hex")}`;
   const taskArn = fakeTaskArn();
-  const store = { db, tableName: table };
-  const acquired = await acquireSlot(store, runnerName, requestedAtMs);
-  if (!acquired.acquired) throw new Error("slot taken");
-  await activateSlot(
-    store,
-    runnerName,
-    acquired.slot.ownerToken,
-    { taskArn, capacity: "FARGATE" },
-    requestedAtMs,
-  );
+  await scaleUpSlot(db, table, runnerName, taskArn, requestedAtMs);
   return { db, tableName: table, runnerName, taskArn };
 }
 

@@ -7,15 +7,13 @@
  * real driver are the driver's end-to-end tests.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ControlPlaneDeps } from "../../src/control-plane/deps.js";
 import { requestDrain } from "../../src/control-plane/idle-stop.js";
-import { acquireSlot, activateSlot, readSlot } from "../../src/state/slots.js";
+import { readSlot } from "../../src/state/slots.js";
 import type { ManagerItem } from "../../src/state/table.js";
-import { requireTool } from "../support/tools.js";
 import { CoordinatorStub } from "./coordinator-stub.js";
 import {
   createStateTable,
@@ -23,20 +21,19 @@ import {
   fakeTaskArn,
   managerBundle,
   readRecord,
+  realRunnerEnv,
+  scaleUpSlot,
   startManager,
   TEST_TOKEN,
   waitFor,
 } from "./support.js";
 
-const GITLAB_RUNNER = "gitlab-runner/19.4.0/gitlab-runner";
-const SHELL_EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "shell-executor.sh");
 const GRACEFUL = "Starting graceful shutdown, waiting for builds to finish";
 const table = `sgr-manager-real-${randomBytes(4).toString("hex")}`;
 const db = documentClient();
 let gitlab: CoordinatorStub;
 
 beforeAll(async () => {
-  chmodSync(SHELL_EXECUTOR, 0o755);
   gitlab = await new CoordinatorStub().start();
   await createStateTable(table);
   await managerBundle();
@@ -61,10 +58,7 @@ function runnerMessages(output: string): RunnerLogLine[] {
 
 /** `stateTableMs`: how often the manager polls and heartbeats its record (both see a DRAINING record). */
 async function startWithRealRunner(runner: string, taskArn: string, stateTableMs: number) {
-  const store = { db, tableName: table };
-  const acquired = await acquireSlot(store, runner, Date.now());
-  if (!acquired.acquired) throw new Error("slot taken");
-  await activateSlot(store, runner, acquired.slot.ownerToken, { taskArn, capacity: "FARGATE" }, Date.now());
+  await scaleUpSlot(db, table, runner, taskArn);
   const manager = await startManager({
     table,
     runner,
@@ -72,8 +66,7 @@ async function startWithRealRunner(runner: string, taskArn: string, stateTableMs
     drainPollMs: stateTableMs,
     heartbeatMs: stateTableMs,
     extraEnv: {
-      SGR_GITLAB_RUNNER_BIN: requireTool(GITLAB_RUNNER, "gitlab-runner (scripts/install-gitlab-runner.sh)"),
-      SGR_DRIVER_EXECUTABLE: SHELL_EXECUTOR,
+      ...realRunnerEnv(),
       SGR_CONFIG: JSON.stringify({
         gitlab: { url: gitlab.url },
         runners: [{ name: runner, tags: ["fargate"], concurrent: 2 }],

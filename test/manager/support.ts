@@ -20,13 +20,16 @@ import { fileURLToPath } from "node:url";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand } from "@aws-sdk/lib-dynamodb";
 import { buildManagerBundle } from "../../scripts/build-images.js";
+import { acquireSlot, activateSlot } from "../../src/state/slots.js";
 import { managerSk, runnerPk, SLOT_SK, taskIdOf } from "../../src/state/table.js";
+import { requireTool } from "../support/tools.js";
 
-export const FAKE_RUNNER = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "fixtures",
-  "fake-gitlab-runner.mjs",
-);
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "fixtures");
+export const FAKE_RUNNER = join(FIXTURES, "fake-gitlab-runner.mjs");
+/** A custom executor that runs the job's script in a shell: the real runner's jobs without our driver. */
+const SHELL_EXECUTOR = join(FIXTURES, "shell-executor.sh");
+const GITLAB_RUNNER = "gitlab-runner/19.4.0/gitlab-runner";
+
 export { createStateTable } from "../support/state-table.js";
 
 /** A token-shaped secret that must never show up in any output. */
@@ -38,6 +41,32 @@ export function documentClient(): DynamoDBDocumentClient {
 
 export function fakeTaskArn(): string {
   return `arn:aws:ecs:us-east-1:123456789012:task/sgr-test/${randomBytes(16).toString("hex")}`;
+}
+
+/** What scale-up does before the manager task starts: slot taken and activated, record STARTING at `atMs`. */
+export async function scaleUpSlot(
+  db: DynamoDBDocumentClient,
+  table: string,
+  runner: string,
+  taskArn: string,
+  atMs = Date.now(),
+): Promise<void> {
+  const store = { db, tableName: table };
+  const acquired = await acquireSlot(store, runner, atMs);
+  if (!acquired.acquired) throw new Error(`the slot of ${runner} is taken`);
+  const task = { taskArn, capacity: "FARGATE" };
+  if (!(await activateSlot(store, runner, acquired.slot.ownerToken, task, atMs)))
+    throw new Error(`the slot of ${runner} could not be activated`);
+}
+
+/** The manager's environment for the REAL gitlab-runner (scripts/install-gitlab-runner.sh) and the shell executor. */
+export function realRunnerEnv(): Record<string, string> {
+  // Executed directly by gitlab-runner: make sure a checkout without modes still works.
+  chmodSync(SHELL_EXECUTOR, 0o755);
+  return {
+    SGR_GITLAB_RUNNER_BIN: requireTool(GITLAB_RUNNER, "gitlab-runner (scripts/install-gitlab-runner.sh)"),
+    SGR_DRIVER_EXECUTABLE: SHELL_EXECUTOR,
+  };
 }
 
 export async function readRecord(db: DynamoDBDocumentClient, table: string, runner: string, taskArn: string) {

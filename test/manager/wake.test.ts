@@ -6,26 +6,23 @@
  * The custom executor is a shell stand-in (fixtures/shell-executor.sh), not our driver.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordPendingJob } from "../../src/state/pending-wake.js";
-import { acquireSlot, activateSlot } from "../../src/state/slots.js";
 import { GitLabSim, type LongPollingMode } from "../support/gitlab-sim.js";
-import { requireTool } from "../support/tools.js";
 import {
   createStateTable,
   documentClient,
   fakeTaskArn,
   managerBundle,
   readRecord,
+  realRunnerEnv,
+  scaleUpSlot,
   startManager,
   waitFor,
 } from "./support.js";
 
-const GITLAB_RUNNER = "gitlab-runner/19.4.0/gitlab-runner";
-const SHELL_EXECUTOR = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "shell-executor.sh");
 const CHECK_INTERVAL_SECONDS = 60;
 const table = `sgr-manager-wake-${randomBytes(4).toString("hex")}`;
 const db = documentClient();
@@ -33,7 +30,6 @@ const store = { db, tableName: table };
 const sims: GitLabSim[] = [];
 
 beforeAll(async () => {
-  chmodSync(SHELL_EXECUTOR, 0o755);
   await createStateTable(table);
   await managerBundle();
 }, 120_000);
@@ -50,9 +46,7 @@ async function startWithSim(longPolling: LongPollingMode) {
   const token = sim.addRunner();
   const runner = `wake-${randomBytes(3).toString("hex")}`;
   const taskArn = fakeTaskArn();
-  const acquired = await acquireSlot(store, runner, Date.now());
-  if (!acquired.acquired) throw new Error("slot taken");
-  await activateSlot(store, runner, acquired.slot.ownerToken, { taskArn, capacity: "FARGATE" }, Date.now());
+  await scaleUpSlot(db, table, runner, taskArn);
   // A job pending before the manager started: its first request takes it, no wake needed.
   await recordPendingJob(store, runner, { projectId: 4242, jobId: 1 }, Date.now());
   const manager = await startManager({
@@ -61,8 +55,7 @@ async function startWithSim(longPolling: LongPollingMode) {
     taskArn,
     extraEnv: {
       RUNNER_TOKEN: token,
-      SGR_GITLAB_RUNNER_BIN: requireTool(GITLAB_RUNNER, "gitlab-runner (scripts/install-gitlab-runner.sh)"),
-      SGR_DRIVER_EXECUTABLE: SHELL_EXECUTOR,
+      ...realRunnerEnv(),
       SGR_CONFIG: JSON.stringify({
         gitlab: { url: sim.url },
         runners: [

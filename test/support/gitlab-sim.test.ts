@@ -150,8 +150,8 @@ describe("GitLab simulator", () => {
 });
 
 describe("GitLab simulator's long polling modes", () => {
-  const request = (target: GitLabSim, token: string, lastUpdate?: string) =>
-    fetch(`${target.url}/api/v4/jobs/request`, json({ token, last_update: lastUpdate }));
+  const request = (target: GitLabSim, token: string, lastUpdate?: string, signal?: AbortSignal) =>
+    fetch(`${target.url}/api/v4/jobs/request`, { ...json({ token, last_update: lastUpdate }), signal });
 
   it("workhorse: holds a request carrying the current queue value, answers 204 without a value when a job arrives, and the next request gets the job", async () => {
     const workhorse = await new GitLabSim({ longPolling: "workhorse", longPollMs: 5_000 }).start();
@@ -195,6 +195,28 @@ describe("GitLab simulator's long polling modes", () => {
       expect(res.headers.get("x-gitlab-last-update")).toBeNull();
     } finally {
       await workhorse.close();
+    }
+  });
+
+  it("idealised: a held request whose runner went away takes no job; the next request gets it", async () => {
+    const idealised = await new GitLabSim({ longPolling: "idealised", longPollMs: 5_000 }).start();
+    try {
+      const token = idealised.addRunner();
+      const abandoned = new AbortController();
+      const held = request(idealised, token, undefined, abandoned.signal).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      abandoned.abort();
+      await held;
+      await new Promise((r) => setTimeout(r, 100));
+      const job = idealised.enqueue({ name: "after-the-runner-left", script: ["true"] });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(job.assignedAt).toBeUndefined();
+
+      const next = await request(idealised, token);
+      expect(next.status).toBe(201);
+      expect(((await next.json()) as { id: number }).id).toBe(job.id);
+    } finally {
+      await idealised.close();
     }
   });
 

@@ -91,6 +91,9 @@ export interface RecordedRequest {
   method: string;
   path: string;
   status: number;
+  /** When the request arrived. */
+  receivedAt: number;
+  /** When it was answered (a held long poll: up to the polling duration later). */
   at: number;
 }
 
@@ -155,6 +158,7 @@ export class GitLabSim {
   private readonly queue: SimJob[] = [];
   private readonly runnerTokens = new Set<string>();
   private readonly waiters = new Set<() => void>();
+  private readonly arrivals = new WeakMap<IncomingMessage, number>();
   private readonly finishWaiters = new Map<number, Array<() => void>>();
   private readonly statusListeners = new Set<(job: SimJob) => void>();
   private nextJobId = 1000 + Math.floor(Math.random() * 1000) * 1000;
@@ -186,6 +190,7 @@ export class GitLabSim {
 
   async start(): Promise<this> {
     const server = createServer((req, res) => {
+      this.arrivals.set(req, Date.now());
       this.handle(req, res).catch((error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
         this.reply(req, res, status, { message: (error as Error).message });
@@ -331,11 +336,13 @@ export class GitLabSim {
     body?: unknown,
     headers: Record<string, string> = {},
   ): void {
+    const at = Date.now();
     this.requests.push({
       method: req.method ?? "",
       path: (req.url ?? "").split("?")[0] ?? "",
       status,
-      at: Date.now(),
+      receivedAt: this.arrivals.get(req) ?? at,
+      at,
     });
     if (res.headersSent) return;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -377,6 +384,8 @@ export class GitLabSim {
       const deadline = Date.now() + this.longPollMs;
       while (!job && Date.now() < deadline && !req.socket.destroyed && this.server?.listening) {
         await this.waitForQueueChange(deadline, req, () => true);
+        // A runner that went away meanwhile (a manager stopped, a retired generation) must not take the job with it.
+        if (req.socket.destroyed) return;
         job = this.takeJob(token);
       }
     }
@@ -398,10 +407,12 @@ export class GitLabSim {
         const wake = () => {
           clearTimeout(timer);
           this.waiters.delete(wake);
+          req.socket.off("close", wake);
           resolve();
         };
         const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
         this.waiters.add(wake);
+        req.socket.once("close", wake);
       });
       if (changed()) return;
     }
@@ -522,7 +533,9 @@ export class GitLabSim {
     }
     const archive = job?.artifacts.find((a) => a.type === "archive");
     if (!archive) return this.reply(req, res, 404, { message: "404 Not Found" });
-    this.requests.push({ method: "GET", path: `/api/v4/jobs/${id}/artifacts`, status: 200, at: Date.now() });
+    const at = Date.now();
+    const receivedAt = this.arrivals.get(req) ?? at;
+    this.requests.push({ method: "GET", path: `/api/v4/jobs/${id}/artifacts`, status: 200, receivedAt, at });
     res.writeHead(200, {
       "Content-Type": "application/octet-stream",
       "Content-Length": String(archive.data.length),

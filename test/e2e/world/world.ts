@@ -14,7 +14,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import { DescribeTaskDefinitionCommand, ECSClient } from "@aws-sdk/client-ecs";
+import { DescribeTaskDefinitionCommand, ECSClient, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { EMULATED_ECR_HOST, registryAddress } from "../../../scripts/containers/env.js";
@@ -46,6 +46,7 @@ import {
   type TaskRecord,
 } from "../../support/local-fargate/index.js";
 import { type DeployedStack, deployTemplateToMoto, MOTO_ACCOUNT } from "../../support/moto-stack.js";
+import { describeWorld } from "./diagnostics.js";
 import { startStackFunctions } from "./functions.js";
 import { type Routing, routeRules } from "./routing.js";
 
@@ -98,6 +99,8 @@ export interface World {
   tasks(): TaskRecord[];
   /** The managers' records in the state table (what the scheduler decides on). */
   managerRecords(): Promise<ManagerItem[]>;
+  /** Stops the running managers as ECS stops a task (StopTask: SIGTERM, the manager drains); resolves once STOPPED. */
+  stopManagers(reason: string): Promise<void>;
   /** One period of the scheduler Lambda (its schedule, on demand). */
   tick(): Promise<InvokeResult>;
   /** Throws, naming them, unless every task is STOPPED and no container, pod, volume or podman process is left. */
@@ -276,7 +279,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     const managerFamilies = new Set([managerFamily(stackName, runnerName)]);
     const isManager = (t: TaskRecord) => managerFamilies.has(familyOf(t.task.taskDefinitionArn));
 
-    return {
+    const world: World = {
       sim,
       repo,
       fargate,
@@ -288,7 +291,12 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       sendJob: (definition, sendOptions) =>
         sim.enqueue({ git: { repoUrl: repo.url, sha: repo.sha, ref: repo.ref }, ...definition }, sendOptions),
       async waitForJob(job, timeoutMs = 180_000) {
-        await sim.waitForFinal(job, timeoutMs);
+        try {
+          await sim.waitForFinal(job, timeoutMs);
+        } catch (err) {
+          // A job nobody took says little by itself: name what the product saw and did.
+          throw new Error(`${(err as Error).message}\n${await describeWorld(world, job)}`);
+        }
         await hooks.settled();
         return job;
       },
@@ -307,6 +315,17 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
         );
         db.destroy();
         return (out.Items ?? []) as ManagerItem[];
+      },
+      async stopManagers(reason) {
+        const ecs = new ECSClient({ endpoint: fargate.endpoint });
+        try {
+          for (const { task } of world.managers().filter((m) => m.task.lastStatus !== "STOPPED")) {
+            await ecs.send(new StopTaskCommand({ cluster: task.clusterArn, task: task.taskArn, reason }));
+            await fargate.waitFor(task.taskArn!, "STOPPED", 150_000);
+          }
+        } finally {
+          ecs.destroy();
+        }
       },
       tick: () => lambdas.scheduler.invoke(scheduledEvent()),
       async assertNothingLeftRunning() {
@@ -333,6 +352,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
       },
       stop: stopAll,
     };
+    return world;
   } catch (err) {
     await stopAll();
     throw err;
