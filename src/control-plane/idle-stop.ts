@@ -13,7 +13,7 @@
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { RunnerConfig } from "../config/index.js";
 import { METRICS } from "../observability/metric-names.js";
-import { freeSlotOfGoneManager, markStoppedUpdate, readSlot } from "../state/slots.js";
+import { deleteSlotOfTask, freeSlotOfGoneManager, markStoppedUpdate, readSlot } from "../state/slots.js";
 import {
   isConditionalFailure,
   MANAGER_SK_PREFIX,
@@ -346,17 +346,7 @@ async function markStopped(
   try {
     await deps.db.send(
       new TransactWriteCommand({
-        TransactItems: [
-          stop,
-          {
-            Delete: {
-              TableName: table,
-              Key: { pk: runnerPk(runnerName), sk: SLOT_SK },
-              ConditionExpression: "taskArn = :arn",
-              ExpressionAttributeValues: { ":arn": manager.taskArn },
-            },
-          },
-        ],
+        TransactItems: [stop, deleteSlotOfTask(table, runnerName, manager.taskArn)],
       }),
     );
   } catch (err) {
