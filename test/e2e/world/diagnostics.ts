@@ -87,7 +87,7 @@ export async function describeWorld(world: World, job?: SimJob): Promise<string>
       world.sim.requests
         .filter((r) => r.path.endsWith("/jobs/request"))
         .slice(-10)
-        .map((r) => `${clock(r.at)} ${r.status}`),
+        .map((r) => `${clock(r.receivedAt)} → ${clock(r.at)} ${r.status}`),
     ),
     section("scale-up log (last 15)", () => world.lambdas["scale-up"].logs().slice(-15)),
     section("manager log (last 40 of the newest)", async () =>
