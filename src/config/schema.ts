@@ -190,8 +190,9 @@ export const jobSettingsSchema = z
 export const wakeSettingsSchema = z
   .object({
     /**
-     * Scale-up records each pending job for the runner configuration whose manager already runs; that manager,
-     * when it runs no job, restarts gitlab-runner's job polling at once instead of waiting for `check_interval`.
+     * Scale-up records each pending job for the runner configuration whose manager already runs; that manager starts
+     * a new gitlab-runner generation that asks for it at once instead of waiting for `check_interval` (beside running
+     * jobs, allowed only the rest of `concurrent`; docs/metrics.md).
      */
     enabled: z.boolean().default(true),
     /** How often (ms) a manager reads the pending jobs recorded for it: one state-table read each time. */

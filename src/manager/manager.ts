@@ -2,7 +2,8 @@
  * The manager container's job once its settings are valid and its task ARN known (main.ts): write config.toml and
  * .runner_system_id, run gitlab-runner under the supervisor, and return gitlab-runner's exit code.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFileSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { socketPathFrom } from "../driver/daemon/wire.js";
 import { createEmfWriter, type EmfWriter } from "../observability/emf.js";
@@ -14,14 +15,15 @@ import {
   markRunning,
   markSelfDraining,
   markStopped,
+  readJobLoad,
   readManagerState,
-  readRunningJobs,
 } from "../state/manager-record.js";
 import { forgetPendingJobs, readPendingJobs } from "../state/pending-wake.js";
 import { type StateDb, taskIdOf } from "../state/table.js";
 import { renderConfigToml } from "./config-toml.js";
 import { forwardDaemonLog } from "./daemon-log.js";
 import { CONFIG_FILE_NAME, SYSTEM_ID_FILE_NAME } from "./paths.js";
+import type { RunnerChild } from "./runner-child.js";
 import { startRunnerProcess } from "./runner-process.js";
 import type { ManagerSettings } from "./settings.js";
 import {
@@ -51,26 +53,74 @@ export interface RunnerFiles {
   systemId: string;
 }
 
-/** Writes config.toml (0600: it holds the token) and the stable system id next to it. */
-export async function writeRunnerFiles(settings: ManagerSettings): Promise<RunnerFiles> {
-  await mkdir(settings.runnerHome, { recursive: true, mode: 0o700 });
-  const configPath = join(settings.runnerHome, CONFIG_FILE_NAME);
-  const toml = renderConfigToml({
+/** config.toml's text for a gitlab-runner allowed `concurrent` jobs (it holds the token: written 0600). */
+function configText(settings: ManagerSettings, concurrent: number): string {
+  return renderConfigToml({
     gitlabUrl: settings.config.gitlab.url,
-    runner: settings.runner,
+    runner: { ...settings.runner, concurrent },
     token: settings.token,
     driverExecutable: settings.driverExecutable,
     ...(settings.resources.cacheBucketName
       ? { cache: { bucketName: settings.resources.cacheBucketName, region: settings.region } }
       : {}),
   });
-  await writeFile(configPath, toml, { mode: 0o600 });
+}
+
+/** Writes config.toml (0600: it holds the token) and the stable system id next to it. */
+export async function writeRunnerFiles(settings: ManagerSettings): Promise<RunnerFiles> {
+  await mkdir(settings.runnerHome, { recursive: true, mode: 0o700 });
+  const configPath = join(settings.runnerHome, CONFIG_FILE_NAME);
+  await writeFile(configPath, configText(settings, settings.runner.concurrent), { mode: 0o600 });
   const systemId = systemIdFor({
     runnerName: settings.runner.name,
     deploymentSeed: `${settings.config.gitlab.url}|${settings.resources.stateTableName}`,
   });
   await writeSystemIdFile(join(settings.runnerHome, SYSTEM_ID_FILE_NAME), systemId);
   return { configPath, systemId };
+}
+
+/**
+ * Starts runner generations (generations.ts): the first with config.toml, each later one with a config file of its
+ * own next to it (same system id), allowed the jobs it is given; a later generation's file goes when it exits.
+ */
+function runnerLauncher(
+  settings: ManagerSettings,
+  files: RunnerFiles,
+  deps: Pick<ManagerDeps, "env" | "logger" | "taskArn">,
+): (concurrent: number) => RunnerChild {
+  let generation = 0;
+  return (concurrent) => {
+    const n = generation++;
+    const configPath = n === 0 ? files.configPath : join(settings.runnerHome, `config-${n}.toml`);
+    if (n > 0) writeFileSync(configPath, configText(settings, concurrent), { mode: 0o600 });
+    const child = startRunnerProcess({
+      binary: settings.gitlabRunnerBinary,
+      configPath,
+      workingDirectory: settings.runnerHome,
+      // The driver (run by gitlab-runner, so it inherits this) tags job tasks with the manager's task id and
+      // counts running jobs on this manager's record (src/driver/README.md).
+      env: { ...deps.env, [MANAGER_TASK_ID_ENV]: taskIdOf(deps.taskArn) },
+    });
+    let running = true;
+    void child.exited
+      .then(() => {
+        running = false;
+        if (n > 0) return rm(configPath, { force: true });
+      })
+      .catch((err: Error) =>
+        deps.logger.warn("could not remove a runner generation's config", { error: err.message }),
+      );
+    return {
+      ...child,
+      async allow(jobs) {
+        if (!running) return;
+        await writeFile(configPath, configText(settings, jobs), { mode: 0o600 }).then(
+          () => deps.logger.info("runner generation may run more jobs", { generation: n, concurrent: jobs }),
+          (err: Error) => deps.logger.warn("could not widen the runner generation", { error: err.message }),
+        );
+      },
+    };
+  };
 }
 
 /** Queue-to-start phase "manager running": scale-up's start request → this manager marked RUNNING. */
@@ -106,7 +156,8 @@ function pendingJobSource(settings: ManagerSettings, ref: ManagerRecordRef): Pen
     pollMs: wake.pollMs,
     read: () => readPendingJobs(store, name),
     forget: (jobs) => forgetPendingJobs(store, name, jobs),
-    runningJobs: () => readRunningJobs(ref),
+    concurrent: settings.runner.concurrent,
+    jobLoad: () => readJobLoad(ref),
   };
 }
 
@@ -135,15 +186,8 @@ export async function runManager(settings: ManagerSettings, deps: ManagerDeps): 
     write: (text) => void process.stdout.write(text),
   });
   const code = await superviseRunner({
-    startRunner: () =>
-      startRunnerProcess({
-        binary: settings.gitlabRunnerBinary,
-        configPath: files.configPath,
-        workingDirectory: settings.runnerHome,
-        // The driver (run by gitlab-runner, so it inherits this) tags job tasks with the manager's task id and
-        // counts running jobs on this manager's record (src/driver/README.md).
-        env: { ...deps.env, [MANAGER_TASK_ID_ENV]: taskIdOf(deps.taskArn) },
-      }),
+    startRunner: runnerLauncher(settings, files, deps),
+    concurrent: settings.runner.concurrent,
     record: boundRecord(ref, deps.metrics ?? createEmfWriter({ service: MANAGER_METRIC_SERVICE })),
     signals: deps.signals,
     drainPollMs: settings.drainPollMs,

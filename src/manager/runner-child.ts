@@ -8,10 +8,16 @@ export interface ChildExit {
   signal: NodeJS.Signals | null;
 }
 
-/** The gitlab-runner process, as the supervisor sees it. */
-export interface RunnerChild {
+/** A gitlab-runner process. */
+export interface RunnerProcess {
   signal(sig: NodeJS.Signals): void;
   exited: Promise<ChildExit>;
+}
+
+/** A gitlab-runner generation, as the supervisor sees it: the process and its own config.toml. */
+export interface RunnerChild extends RunnerProcess {
+  /** Lets it run up to `concurrent` jobs from now on (gitlab-runner rereads its config.toml every 3 s). */
+  allow(concurrent: number): Promise<void>;
 }
 
 /** The slice of the Powertools logger the supervisor uses (tests pass a recording fake). */

@@ -1,6 +1,6 @@
 /** Starts `gitlab-runner run` as a child whose output goes straight to the container's log. */
 import { spawn } from "node:child_process";
-import type { ChildExit, RunnerChild } from "./runner-child.js";
+import type { ChildExit, RunnerProcess } from "./runner-child.js";
 import { RUNNER_TOKEN_ENV } from "./settings.js";
 
 export interface RunnerCommand {
@@ -15,7 +15,7 @@ export function runnerArgs(command: Pick<RunnerCommand, "configPath" | "workingD
   return ["run", "--config", command.configPath, "--working-directory", command.workingDirectory];
 }
 
-export function startRunnerProcess(command: RunnerCommand): RunnerChild {
+export function startRunnerProcess(command: RunnerCommand): RunnerProcess {
   // The token is in config.toml; the runner and every driver process it starts need no copy in their environment.
   const env = { ...command.env };
   delete env[RUNNER_TOKEN_ENV];

@@ -1,28 +1,8 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
+import { FakeChild } from "../../test/manager/fake-runner-child.js";
 import type { RecordState } from "../state/manager-record.js";
-import {
-  type ChildExit,
-  exitCodeOf,
-  type ManagerRecord,
-  type RunnerChild,
-  superviseRunner,
-} from "./supervisor.js";
-
-/** A gitlab-runner stand-in object: records the signals it gets; the test decides when it exits. */
-class FakeChild implements RunnerChild {
-  readonly received: NodeJS.Signals[] = [];
-  private finish!: (exit: ChildExit) => void;
-  readonly exited = new Promise<ChildExit>((resolve) => {
-    this.finish = resolve;
-  });
-  signal(sig: NodeJS.Signals): void {
-    this.received.push(sig);
-  }
-  exit(exit: ChildExit): void {
-    this.finish(exit);
-  }
-}
+import { exitCodeOf, type ManagerRecord, superviseRunner } from "./supervisor.js";
 
 /** The manager record as a scripted object: `state` is what the table says; calls are recorded. */
 class FakeRecord implements ManagerRecord {
@@ -69,6 +49,7 @@ function start(record: FakeRecord, child = new FakeChild()) {
       started++;
       return child;
     },
+    concurrent: 2,
     record,
     signals: signals as unknown as Parameters<typeof superviseRunner>[0]["signals"],
     drainPollMs: 10,

@@ -5,14 +5,14 @@
  *
  * Drain triggers: a signal to the manager, or the manager's record turning DRAINING/STOPPED in the state table
  * (the scheduler's idle stop). State-table trouble is logged and retried, never a reason to stop the runner.
- * With a wake source, a pending job starts a new gitlab-runner generation while the runner idles (wake.ts,
- * generations.ts); the manager's exit code is the last generation's.
+ * With a wake source, a pending job starts a new gitlab-runner generation (wake.ts, generations.ts); the manager's
+ * exit code is the last generation's.
  */
 import { constants } from "node:os";
 import type { RecordState } from "../state/manager-record.js";
 import { RunnerGenerations } from "./generations.js";
 import type { ChildExit, RunnerChild, SupervisorLogger } from "./runner-child.js";
-import { type PendingJobSource, pendingJobWatcher } from "./wake.js";
+import { MAX_RETIRING_GENERATIONS, type PendingJobSource, pendingJobWatcher } from "./wake.js";
 
 export type { ChildExit, RunnerChild, SupervisorLogger };
 
@@ -31,14 +31,17 @@ export interface SignalSource {
 }
 
 export interface SuperviseOptions {
-  startRunner(): RunnerChild;
+  /** Starts gitlab-runner allowed `concurrent` jobs (generations.ts). */
+  startRunner(concurrent: number): RunnerChild;
+  /** The runner configuration's `concurrent`. */
+  concurrent: number;
   record: ManagerRecord;
   signals: SignalSource;
   drainPollMs: number;
   heartbeatMs: number;
   logger: SupervisorLogger;
   now?: () => number;
-  /** Pending jobs that wake an idle gitlab-runner (wake.ts); without it the runner polls at its check interval. */
+  /** Pending jobs that wake gitlab-runner (wake.ts); without it the runner polls at its check interval. */
   wake?: PendingJobSource;
 }
 
@@ -75,7 +78,7 @@ export async function superviseRunner(options: SuperviseOptions): Promise<number
   }
   if (initial === "MISSING") logger.warn("manager record not found yet; will retry (scale-up writes it)");
 
-  const child = new RunnerGenerations(options.startRunner);
+  const child = new RunnerGenerations(options.startRunner, options.concurrent);
   let registered = initial === "RUNNING";
   let draining = false;
 
@@ -158,7 +161,10 @@ function watchPendingJobs(
   if (!wake) return { stop: async () => undefined };
   const poll = pendingJobWatcher(
     wake,
-    { mayWake: () => !draining() && generations.retiringCount === 0, wake: () => generations.renew() },
+    {
+      mayWake: () => !draining() && generations.retiringCount < MAX_RETIRING_GENERATIONS,
+      wake: (concurrent) => generations.renew(concurrent),
+    },
     logger,
   );
   let inFlight: Promise<unknown> | undefined;

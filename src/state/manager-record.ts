@@ -49,17 +49,24 @@ export async function readManagerState(ref: ManagerRecordRef): Promise<RecordSta
   return item.state;
 }
 
-/** How many jobs the driver has running on this manager (the `runningJobIds` set); 0 when the record has none. */
-export async function readRunningJobs(ref: ManagerRecordRef): Promise<number> {
+/** The jobs the driver runs on this manager: how many (the `runningJobIds` set), and when the last one started. */
+export interface JobLoad {
+  running: number;
+  /** Epoch ms of the newest job start (`lastJobStartedAt`); undefined before the first. */
+  lastJobStartedAt: number | undefined;
+}
+
+export async function readJobLoad(ref: ManagerRecordRef): Promise<JobLoad> {
   const out = await ref.db.send(
     new GetCommand({
       TableName: ref.tableName,
       Key: keyOf(ref),
       ConsistentRead: true,
-      ProjectionExpression: "runningJobIds",
+      ProjectionExpression: "runningJobIds, lastJobStartedAt",
     }),
   );
-  return runningJobIdsOf((out.Item as Pick<ManagerItem, "runningJobIds"> | undefined) ?? {}).length;
+  const item = (out.Item as Pick<ManagerItem, "runningJobIds" | "lastJobStartedAt"> | undefined) ?? {};
+  return { running: runningJobIdsOf(item).length, lastJobStartedAt: item.lastJobStartedAt };
 }
 
 /**

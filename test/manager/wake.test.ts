@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stateTableJobCounter } from "../../src/state/job-counter.js";
 import { recordPendingJob } from "../../src/state/pending-wake.js";
 import { GitLabSim, type LongPollingMode } from "../support/gitlab-sim.js";
 import {
@@ -112,6 +113,51 @@ describe.each<LongPollingMode>(["off", "workhorse"])(
       expect(readFileSync(join(manager.runnerHome, "config.toml"), "utf8")).toContain(
         `check_interval = ${CHECK_INTERVAL_SECONDS}`,
       );
+    }, 90_000);
+
+    it("wakes a runner that runs a job into a generation allowed the rest of concurrent, widened once the job ends", async () => {
+      const { sim, runner, taskArn, manager } = await startWithSim(mode);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const long = sim.enqueue({
+        name: "long",
+        script: ["echo long-job-running", "sleep 8", "echo long-job-done"],
+        variables: { GIT_STRATEGY: "none" },
+      });
+      await recordPendingJob(store, runner, { projectId: 4242, jobId: long.id }, Date.now());
+      await sim.waitForTrace(long, "long-job-running", 30_000);
+      // What the driver records when it prepares a job (the shell executor stands in for it here).
+      const managerTaskId = taskArn.split("/").pop()!;
+      await stateTableJobCounter(db, table, () => Date.now() - 5_000).started({
+        runnerName: runner,
+        managerTaskId,
+        projectId: "4242",
+        jobId: String(long.id),
+      });
+
+      const queuedAt = Date.now();
+      const second = sim.enqueue({
+        name: "beside",
+        script: ["echo beside-ran"],
+        variables: { GIT_STRATEGY: "none" },
+      });
+      await recordPendingJob(store, runner, { projectId: 4242, jobId: second.id }, Date.now());
+      await sim.waitForFinal(second, 30_000);
+      expect(second.final?.state, sim.traceText(second)).toBe("success");
+      expect(second.assignedAt! - queuedAt).toBeLessThan((CHECK_INTERVAL_SECONDS * 1000) / 2);
+      // Taken while the long job still ran, by a generation allowed the one job left of concurrent (2).
+      expect(long.final).toBeUndefined();
+      const generationConfig = join(manager.runnerHome, "config-2.toml");
+      expect(readFileSync(generationConfig, "utf8")).toMatch(/^concurrent = 1$/m);
+
+      await sim.waitForFinal(long, 30_000);
+      expect(long.final?.state, sim.traceText(long)).toBe("success");
+      await waitFor("the newest generation allowed all of concurrent again", () =>
+        /^concurrent = 2$/m.test(readFileSync(generationConfig, "utf8")),
+      );
+
+      manager.process.kill("SIGTERM");
+      expect((await manager.exited).code).toBe(0);
+      expect(manager.output()).not.toContain("Starting forceful shutdown");
     }, 90_000);
   },
 );

@@ -37,6 +37,8 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
   let started: { backend: Backend; task: StartedTask } | undefined;
   try {
     const identity = identityFrom(io.env);
+    // The manager holds the job from now: its wake and idle stop count it while the task still starts.
+    await recordJobStart(ctx, identity);
     const settings = ctx.jobSettings(io.env);
     const spec = placeJob(await readJobSpec(io.env, settings.defaultImage), io.env, settings);
     const resolved = resolveSettings(spec.sizeRequest, settings);
@@ -111,7 +113,7 @@ export async function prepareStage(ctx: DriverContext, io: StageIO): Promise<num
     io.stdout(line(`Job task ${task.taskId} is running`));
 
     await waitForServices(spec.services, backend, channel, io);
-    await recordJobStart(ctx, identity, usage);
+    recordTaskSize(ctx, identity, usage);
     recordRecipe(ctx, settings, identity, io.env.CUSTOM_ENV_CI_JOB_NAME, task);
     // Only a preparation that succeeded counts (a failed attempt is retried by gitlab-runner): once per job.
     emitJobTaskRunning(ctx, identity.jobId, startedAtMs, agentAnsweredMs);
@@ -147,12 +149,15 @@ async function stopEarlierAttempt(
   }
 }
 
-/** Bookkeeping of a started job on the state table; its failures are logged, never the job's. */
-async function recordJobStart(ctx: DriverContext, identity: JobIdentity, usage: JobTaskUsage): Promise<void> {
+/** Bookkeeping of a job the manager holds, on the state table; its failure is logged, never the job's. */
+async function recordJobStart(ctx: DriverContext, identity: JobIdentity): Promise<void> {
   await ctx
     .onJobStarted?.(identity)
     .catch((error: Error) => ctx.log("warn", "could not record the job start", { error: error.message }));
-  // Not awaited: the job's start must not wait for a bookkeeping write (cleanup writes it again anyway).
+}
+
+/** The job task's size, for its cost. Not awaited: the job's start must not wait (cleanup writes it again anyway). */
+function recordTaskSize(ctx: DriverContext, identity: JobIdentity, usage: JobTaskUsage): void {
   void ctx
     .onJobTaskSized?.(identity, usage.task)
     .catch((error: Error) =>
