@@ -14,7 +14,8 @@
  * and, for the cold jobs, the manager's own start: its container started → gitlab-runner's first jobs/request
  * (goal under a second).
  * against the modelled floor, one Fargate start: the local Fargate's own start time (RunTask → RUNNING) of the job's
- * task. Warm is measured three times (the median job's phases are shown, and every job's queued → requested). The
+ * task. Warm is measured three times (the median job's phases are shown, and every job's queued → requested), and
+ * once more while the manager runs another job (the wake then starts a generation beside the busy one). The
  * goals (cold ≤ floor + 5 s, warm ≤ floor + 2 s) print PASS or MISS with the ratio total / floor; the cold
  * path's two starts in a row are shown too. Between the two jobs the idle manager's job requests are counted: the
  * calm request rate. `SGR_BENCH_WAKE=off` turns the wake off (config `wake.enabled`) and `SGR_BENCH_SPECULATIVE=off`
@@ -30,6 +31,7 @@ import { type MotoServer, motoEnv, startMoto } from "../test/support/moto.js";
 import { type BenchRow, type BenchSuite, median } from "./types.js";
 
 const SCRIPT_MARKER = "queue-to-start-first-byte";
+const LONG_JOB_MARKER = "long-job-running";
 /** Every measured job has this name, so all but the first find the recipe its name left. */
 const JOB_NAME = "build";
 
@@ -164,6 +166,23 @@ function managerFirstRequestRow(label: string, ms: number): BenchRow {
   };
 }
 
+/** A warm job queued while the manager runs another (long) job: the wake's generation beside a busy one. */
+async function measureBesideLongJob(world: World): Promise<Phases> {
+  const long = world.sendJob({
+    name: "long-running",
+    script: [`echo ${LONG_JOB_MARKER}`, "sleep 60"],
+    image: "debian:bookworm-slim",
+  });
+  // The script runs once its first command shows in the trace.
+  await world.sim.waitForTrace(long, LONG_JOB_MARKER, 600_000);
+  // A moment into the long job, as jobs arrive at random while another runs.
+  await new Promise((r) => setTimeout(r, Math.random() * 3_000));
+  const measured = await measure(world, "warm, manager running a job", false);
+  if (long.final) throw new Error(`the long job ${long.id} ended before the measured one was taken`);
+  await world.waitForJob(long, 600_000);
+  return measured;
+}
+
 /** jobs/request calls per minute while the manager idles between the two jobs. */
 async function calmRequestRate(world: World): Promise<number> {
   const count = () => world.sim.requests.filter((r) => r.path === "/api/v4/jobs/request").length;
@@ -198,6 +217,7 @@ async function measureMode(longPolling: LongPollingMode, switches: Switches): Pr
       warm.push(await measure(world, `warm ${i + 1}`, false));
     }
     const typical = [...warm].sort((a, b) => a.total - b.total)[Math.floor(warm.length / 2)]!;
+    const besideLong = await measureBesideLongJob(world);
     const requested = warm.map((w) => w.phases.find((p) => p.label === "requested")?.at ?? Number.NaN);
     const off = [switches.wake ? "" : ", no wake", switches.speculative ? "" : ", no speculative start"].join(
       "",
@@ -212,6 +232,7 @@ async function measureMode(longPolling: LongPollingMode, switches: Switches): Pr
         value: `median ${seconds(median(requested))}, max ${seconds(Math.max(...requested))} (${WARM_JOBS} jobs)`,
       },
       ...rows(`${mode} warm (median job)`, typical, GOAL_MARGIN_MS.warm),
+      ...rows(`${mode} warm, manager running a job`, besideLong, GOAL_MARGIN_MS.warm),
     ];
   } finally {
     await world.stop();
