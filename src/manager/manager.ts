@@ -156,7 +156,6 @@ function pendingJobSource(settings: ManagerSettings, ref: ManagerRecordRef): Pen
     pollMs: wake.pollMs,
     read: () => readPendingJobs(store, name),
     forget: (jobs) => forgetPendingJobs(store, name, jobs),
-    concurrent: settings.runner.concurrent,
     jobLoad: () => readJobLoad(ref),
   };
 }

@@ -154,7 +154,7 @@ export async function superviseRunner(options: SuperviseOptions): Promise<number
 
 /** Reads the pending jobs every `wake.pollMs`, one read at a time; `stop` resolves once the last read is done. */
 function watchPendingJobs(
-  { wake, logger }: SuperviseOptions,
+  { wake, logger, concurrent }: SuperviseOptions,
   generations: RunnerGenerations,
   draining: () => boolean,
 ): { stop(): Promise<void> } {
@@ -162,6 +162,7 @@ function watchPendingJobs(
   const poll = pendingJobWatcher(
     wake,
     {
+      concurrent,
       mayWake: () => !draining() && generations.retiringCount < MAX_RETIRING_GENERATIONS,
       wake: (concurrent) => generations.renew(concurrent),
     },

@@ -12,7 +12,6 @@ function fakeSource(pending: string[][], running = 0, lastJobStartedAt?: number)
   const forgotten: string[][] = [];
   const source: PendingJobSource = {
     pollMs: 10,
-    concurrent: 4,
     read: async () => pending.shift() ?? [],
     forget: async (jobs) => void forgotten.push(jobs),
     jobLoad: async () => ({ running, lastJobStartedAt }),
@@ -79,7 +78,12 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
 describe("pending job watcher", () => {
   const target = (mayWake = true) => {
     const woken: number[] = [];
-    return { woken, mayWake: () => mayWake, wake: (concurrent: number) => woken.push(concurrent) > 0 };
+    return {
+      woken,
+      concurrent: 4,
+      mayWake: () => mayWake,
+      wake: (concurrent: number) => woken.push(concurrent) > 0,
+    };
   };
 
   it("forgets what was pending when gitlab-runner started, then wakes it once per batch of new jobs", async () => {

@@ -13,8 +13,6 @@ import type { SupervisorLogger } from "./runner-child.js";
 export interface PendingJobSource {
   /** Milliseconds between reads (config `wake.pollMs`). */
   pollMs: number;
-  /** The jobs the manager may run at once (config `concurrent`). */
-  concurrent: number;
   read(): Promise<string[]>;
   forget(jobs: string[]): Promise<void>;
   /** The jobs this manager holds (the driver records each at the start of its preparation). */
@@ -22,6 +20,8 @@ export interface PendingJobSource {
 }
 
 export interface WakeTarget {
+  /** The jobs the manager may run at once (config `concurrent`). */
+  concurrent: number;
   /** Whether a new generation may start now: not draining, fewer than MAX_RETIRING_GENERATIONS still finishing. */
   mayWake(): boolean;
   /** Starts the new generation, allowed `concurrent` jobs; false when the runner has already exited. */
@@ -58,7 +58,7 @@ export function pendingJobWatcher(
     }
     if (!target.mayWake()) return "not now";
     const { running, lastJobStartedAt } = await source.jobLoad();
-    const room = source.concurrent - running;
+    const room = target.concurrent - running;
     if (room <= 0) {
       logger.info("jobs pending while the manager runs all it may: they wait for a free place", {
         jobs,

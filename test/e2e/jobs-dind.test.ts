@@ -14,9 +14,9 @@ import { taskCost } from "../../src/observability/cost.js";
 import { METRICS } from "../../src/observability/metric-names.js";
 import { exampleDir } from "../builders/support.js";
 import type { SimJob } from "../support/gitlab-sim.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
 import { managerLogLines } from "./world/diagnostics.js";
-import { plainTrace } from "./world/jobs.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 const INSTANCE_START_MS = 3_000;
 

@@ -20,8 +20,8 @@ import {
   templateVariables,
 } from "../builders/support.js";
 import type { SimJob } from "../support/gitlab-sim.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
-import { plainTrace } from "./world/jobs.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 const image = `${registryAddress}/sgr-test/hello-e2e:${Date.now().toString(36)}`;
 let build: SimJob;

@@ -6,8 +6,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { SimJob } from "../support/gitlab-sim.js";
 import type { TaskRecord } from "../support/local-fargate/index.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
-import { plainTrace } from "./world/jobs.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 /** The task's ENI address, as DescribeTasks gives it. */
 const privateAddressOf = (t: TaskRecord | undefined) =>

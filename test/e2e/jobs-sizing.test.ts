@@ -5,8 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { SimJob } from "../support/gitlab-sim.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
-import { plainTrace } from "./world/jobs.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 const jobs: Record<"oversized" | "arm64", SimJob> = {} as never;
 

@@ -13,8 +13,8 @@ import { CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloud
 import { beforeAll, describe, expect, it } from "vitest";
 import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
 import type { TaskRecord } from "../support/local-fargate/index.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
-import { plainTrace } from "./world/jobs.js";
+import { expectJobTasksStopped, useJobsWorld, WORLD_START_TIMEOUT_MS } from "./jobs-support.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 const CASE_TIMEOUT_MS = 15 * 60_000;
 const ADOPT_DEADLINE_SECONDS = 45;

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { JobDefinition } from "../support/gitlab-sim.js";
-import { expectJobTasksStopped, jobTasksOf, useJobsWorld, waitForTrace } from "./jobs-support.js";
-import { plainTrace } from "./world/jobs.js";
+import { expectJobTasksStopped, useJobsWorld, waitForTrace } from "./jobs-support.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
 
 /** Each case starts tasks (and a manager) and waits for jobs: minutes on two cores. */
 const CASE_TIMEOUT_MS = 15 * 60_000;

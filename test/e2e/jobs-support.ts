@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import { ensureJobImages, type JobImages } from "../../scripts/images/job-images.js";
-import { JOB_TASK_TAGS } from "../../src/driver/backends/fargate/backend.js";
 import { serveGitRepo } from "../support/git-repo.js";
 import type { JobDefinition, SimJob } from "../support/gitlab-sim.js";
-import { plainTrace } from "./world/jobs.js";
+import { jobTasksOf, plainTrace } from "./world/jobs.js";
+
 import { startWorld, type World, type WorldOptions } from "./world/world.js";
 
 /** Building the job images cold and starting a world take minutes on two cores. */
@@ -77,14 +77,6 @@ async function endWorld(world: World | undefined): Promise<void> {
     await world.stop();
   }
 }
-
-/** The job tasks the driver started for `job` (tagged with its job id). */
-export const jobTasksOf = (world: World, job: SimJob) =>
-  world
-    .jobTasks()
-    .filter((t) =>
-      t.task.tags?.some((tag) => tag.key === JOB_TASK_TAGS.jobId && tag.value === String(job.id)),
-    );
 
 /** `job` ran at least one task, and every one of them stops (the driver stops it after the final update). */
 export async function expectJobTasksStopped(world: World, job: SimJob): Promise<void> {

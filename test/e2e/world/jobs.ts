@@ -1,4 +1,5 @@
 /** What the end-to-end tests read about a job: its task, its trace, and the events GitLab's hooks produced. */
+import { JOB_TASK_TAGS } from "../../../src/driver/backends/fargate/backend.js";
 import type { SimJob } from "../../support/gitlab-sim.js";
 
 export { plainTrace } from "../../driver/e2e-support.js";
@@ -6,11 +7,17 @@ export { plainTrace } from "../../driver/e2e-support.js";
 import type { TaskRecord } from "../../support/local-fargate/index.js";
 import type { World } from "./world.js";
 
-/** The job task the driver started for a job (tagged `sgr:job-id`). */
-export function jobTaskOf(world: World, job: SimJob): TaskRecord | undefined {
-  return world
+/** The job tasks the driver started for `job` (tagged with its job id), in start order. */
+export const jobTasksOf = (world: World, job: SimJob): TaskRecord[] =>
+  world
     .jobTasks()
-    .findLast((t) => t.task.tags?.some((tag) => tag.key === "sgr:job-id" && tag.value === String(job.id)));
+    .filter((t) =>
+      t.task.tags?.some((tag) => tag.key === JOB_TASK_TAGS.jobId && tag.value === String(job.id)),
+    );
+
+/** The job task that ran the job: the last one started for it (an earlier one may have been replaced). */
+export function jobTaskOf(world: World, job: SimJob): TaskRecord | undefined {
+  return jobTasksOf(world, job).at(-1);
 }
 
 /** Waits until the job's task is STOPPED (the driver stops it in the job's cleanup, after the final update). */
